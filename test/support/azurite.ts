@@ -1,0 +1,122 @@
+// Starts a real Azurite (from node_modules) on free loopback ports with its data in a temp folder, and stops it.
+// Used by the tests, the demo and the benchmark; nothing here is mocked.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface Azurite {
+  /** A full connection string for the running instance (account devstoreaccount1). */
+  connectionString: string;
+  blobEndpoint: string;
+  queueEndpoint: string;
+  tableEndpoint: string;
+  location: string;
+  stop(): Promise<void>;
+}
+
+const ACCOUNT = 'devstoreaccount1';
+// The well-known Azurite development key (public, documented by Microsoft); it is not a secret.
+const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`Azurite exited early with code ${child.exitCode}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`Azurite did not open port ${port} in time`);
+}
+
+export async function startAzurite(options: { startTimeoutMs?: number } = {}): Promise<Azurite> {
+  const require = createRequire(import.meta.url);
+  const entry = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'azurite.js');
+  const location = await mkdtemp(path.join(os.tmpdir(), 'azurite-'));
+  const [blobPort, queuePort, tablePort] = [await freePort(), await freePort(), await freePort()];
+  const child = spawn(
+    process.execPath,
+    [
+      entry,
+      '--silent',
+      '--skipApiVersionCheck',
+      '--disableTelemetry',
+      '--loose',
+      '--location',
+      location,
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(blobPort),
+      '--queueHost',
+      '127.0.0.1',
+      '--queuePort',
+      String(queuePort),
+      '--tableHost',
+      '127.0.0.1',
+      '--tablePort',
+      String(tablePort),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  try {
+    for (const port of [blobPort, queuePort, tablePort]) await waitForPort(port, child, deadline);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await rm(location, { recursive: true, force: true });
+    throw new Error(`${(error as Error).message}${stderr ? `\n${stderr}` : ''}`);
+  }
+  const blobEndpoint = `http://127.0.0.1:${blobPort}/${ACCOUNT}`;
+  const queueEndpoint = `http://127.0.0.1:${queuePort}/${ACCOUNT}`;
+  const tableEndpoint = `http://127.0.0.1:${tablePort}/${ACCOUNT}`;
+  let stopped = false;
+  return {
+    connectionString:
+      `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${KEY};` +
+      `BlobEndpoint=${blobEndpoint};QueueEndpoint=${queueEndpoint};TableEndpoint=${tableEndpoint};`,
+    blobEndpoint,
+    queueEndpoint,
+    tableEndpoint,
+    location,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(location, { recursive: true, force: true });
+    },
+  };
+}
