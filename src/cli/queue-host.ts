@@ -1,0 +1,171 @@
+// Runs queue-triggered handlers in-process with the Functions host's queue semantics, for local runs and tests:
+// base64-decoded JSON payloads, dequeue count, retry after a visibility timeout, and `<queue>-poison` after
+// `maxDequeueCount` failures. It drains until every queue (visible or delayed messages) is empty.
+import { randomUUID } from 'node:crypto';
+import { InvocationContext, type LogHandler } from '@azure/functions';
+import type { QueueClient } from '@azure/storage-queue';
+import pLimit from 'p-limit';
+
+export type QueueHandler = (payload: unknown, context: InvocationContext) => Promise<void>;
+
+export interface QueueBinding {
+  functionName: string;
+  queue: QueueClient;
+  /** `<queue>-poison`, where the host moves a message after `maxDequeueCount` failures. */
+  poisonQueue: QueueClient;
+  handler: QueueHandler;
+}
+
+export interface QueueHostOptions {
+  maxDequeueCount: number;
+  /** Messages fetched per receive call, per queue (the host's `batchSize`). */
+  batchSize?: number;
+  /** Handlers running at once across all queues. */
+  concurrency?: number;
+  /** How long a message stays invisible while a handler works on it. */
+  lockSeconds?: number;
+  /** Delay before a failed message is visible again (host.json `visibilityTimeout`). */
+  retryVisibilitySeconds?: number;
+  pollIntervalMs?: number;
+  logHandler?: LogHandler;
+  onOutcome?: (outcome: QueueOutcome) => void;
+}
+
+export interface QueueOutcome {
+  functionName: string;
+  messageId: string;
+  dequeueCount: number;
+  result: 'ok' | 'retry' | 'poison';
+  error?: string;
+}
+
+export interface DrainStats {
+  processed: number;
+  failed: number;
+  poisoned: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What the Functions worker does with a decoded queue message: JSON if it parses, else the string. */
+export function decodeTriggerPayload(messageText: string): unknown {
+  const text = Buffer.from(messageText, 'base64').toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export class LocalQueueHost {
+  private readonly options: Required<Omit<QueueHostOptions, 'logHandler' | 'onOutcome'>> &
+    Pick<QueueHostOptions, 'logHandler' | 'onOutcome'>;
+
+  constructor(
+    private readonly bindings: QueueBinding[],
+    options: QueueHostOptions,
+  ) {
+    this.options = {
+      batchSize: 8,
+      concurrency: 4,
+      lockSeconds: 600,
+      retryVisibilitySeconds: 1,
+      pollIntervalMs: 250,
+      ...options,
+    };
+  }
+
+  /** Process messages until all queues are empty, including messages that are delayed or being retried. */
+  async drain(opts: { maxDurationMs?: number; signal?: AbortSignal } = {}): Promise<DrainStats> {
+    const stats: DrainStats = { processed: 0, failed: 0, poisoned: 0 };
+    const limit = pLimit(this.options.concurrency);
+    const deadline = Date.now() + (opts.maxDurationMs ?? 30 * 60_000);
+    while (!opts.signal?.aborted) {
+      if (Date.now() > deadline) throw new Error('Local queue host: queues did not drain before the deadline');
+      const batches = await Promise.all(
+        this.bindings.map(async (binding) => ({
+          binding,
+          items: (
+            await binding.queue.receiveMessages({
+              numberOfMessages: this.options.batchSize,
+              visibilityTimeout: this.options.lockSeconds,
+            })
+          ).receivedMessageItems,
+        })),
+      );
+      const work = batches.flatMap(({ binding, items }) =>
+        items.map((item) => limit(() => this.dispatch(binding, item, stats))),
+      );
+      if (work.length > 0) {
+        await Promise.all(work);
+        continue;
+      }
+      const pending = await Promise.all(
+        this.bindings.map(async (b) => (await b.queue.getProperties()).approximateMessagesCount ?? 0),
+      );
+      if (pending.every((n) => n === 0)) return stats;
+      await sleep(this.options.pollIntervalMs);
+    }
+    return stats;
+  }
+
+  private async dispatch(
+    binding: QueueBinding,
+    item: Awaited<ReturnType<QueueClient['receiveMessages']>>['receivedMessageItems'][number],
+    stats: DrainStats,
+  ): Promise<void> {
+    const context = new InvocationContext({
+      invocationId: randomUUID(),
+      functionName: binding.functionName,
+      triggerMetadata: {
+        id: item.messageId,
+        dequeueCount: item.dequeueCount,
+        popReceipt: item.popReceipt,
+        insertionTime: item.insertedOn.toISOString(),
+        expirationTime: item.expiresOn.toISOString(),
+        nextVisibleTime: item.nextVisibleOn.toISOString(),
+      },
+      logHandler: this.options.logHandler ?? (() => {}),
+    });
+    try {
+      await binding.handler(decodeTriggerPayload(item.messageText), context);
+      await binding.queue.deleteMessage(item.messageId, item.popReceipt);
+      stats.processed++;
+      this.options.onOutcome?.({
+        functionName: binding.functionName,
+        messageId: item.messageId,
+        dequeueCount: item.dequeueCount,
+        result: 'ok',
+      });
+    } catch (error) {
+      stats.failed++;
+      const message = error instanceof Error ? error.message : String(error);
+      if (item.dequeueCount >= this.options.maxDequeueCount) {
+        await binding.poisonQueue.sendMessage(item.messageText);
+        await binding.queue.deleteMessage(item.messageId, item.popReceipt);
+        stats.poisoned++;
+        this.options.onOutcome?.({
+          functionName: binding.functionName,
+          messageId: item.messageId,
+          dequeueCount: item.dequeueCount,
+          result: 'poison',
+          error: message,
+        });
+      } else {
+        await binding.queue.updateMessage(
+          item.messageId,
+          item.popReceipt,
+          undefined,
+          this.options.retryVisibilitySeconds,
+        );
+        this.options.onOutcome?.({
+          functionName: binding.functionName,
+          messageId: item.messageId,
+          dequeueCount: item.dequeueCount,
+          result: 'retry',
+          error: message,
+        });
+      }
+    }
+  }
+}

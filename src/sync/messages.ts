@@ -1,0 +1,60 @@
+// Queue message contracts: ids and a checkpoint, never data (a queue message is at most 64 KiB).
+// Validated strictly before any I/O, so a malformed or hostile message fails with a clear error and touches nothing.
+import { z } from 'zod';
+
+/** Invoice ids are opaque, but only letters, digits and dashes ever appear (ref §2.4); anything else is refused. */
+export const INVOICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+export const PART_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+const invoiceId = z.string().regex(INVOICE_ID_PATTERN, 'invoiceId must be 1-64 letters, digits or dashes');
+
+export const invoiceSyncMessageSchema = z
+  .object({
+    invoiceId,
+    reason: z.enum(['new', 'stuck', 'resync', 'settle']).default('new'),
+    correlationId: z.string().uuid().optional(),
+  })
+  .strict();
+export type InvoiceSyncMessage = z.infer<typeof invoiceSyncMessageSchema>;
+
+export const lineItemExportMessageSchema = z
+  .object({
+    invoiceId,
+    partId: z.string().regex(PART_ID_PATTERN, 'partId must be lower-case letters, digits, "_" or "-"'),
+    /** How many continuation hops this export has taken (for logs; the ledger checkpoint is authoritative). */
+    hop: z.number().int().min(0).max(100_000).default(0),
+    /** The checkpoint the sender had; informational, the ledger's (saved after each durable page) wins. */
+    checkpoint: z.unknown().optional(),
+    correlationId: z.string().uuid().optional(),
+  })
+  .strict();
+export type LineItemExportMessage = z.infer<typeof lineItemExportMessageSchema>;
+
+export class MalformedMessageError extends Error {
+  override name = 'MalformedMessageError';
+  readonly retriable = false;
+}
+
+/**
+ * Parse a queue payload as the Functions host hands it over (already base64-decoded and, when it was JSON,
+ * already parsed). Throws MalformedMessageError with every problem listed.
+ */
+export function parseMessage<T>(schema: z.ZodType<T>, payload: unknown, queue: string): T {
+  let value = payload;
+  if (typeof payload === 'string') {
+    try {
+      value = JSON.parse(payload);
+    } catch {
+      throw new MalformedMessageError(
+        `Malformed ${queue} message: not JSON (starts with ${JSON.stringify(payload.slice(0, 40))}). ` +
+          'Messages are base64-encoded JSON such as {"invoiceId":"G000123456"}.',
+      );
+    }
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ');
+    throw new MalformedMessageError(`Malformed ${queue} message: ${problems}`);
+  }
+  return parsed.data;
+}
