@@ -1,0 +1,5 @@
+// The storage layer's public surface: clients, blob layout, NDJSON block writer, ledger and queue messages.
+export * from './clients.js';
+export * from './layout.js';
+export * from './ledger.js';
+export * from './queues.js';

@@ -1,0 +1,125 @@
+// The blob layout of the invoice container (docs/architecture.md "Blob layout") and the id checks that keep
+// every path inside its invoice folder. Every blob name the app writes is built here.
+
+/** Letters, digits and dashes, starting with a letter or digit, at most 64 characters (no dots, slashes, `%`). */
+export const SAFE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+const SEGMENT_PATTERN = /^[a-z0-9_]+$/;
+const PERIOD_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+export class InvalidInvoiceIdError extends Error {
+  override name = 'InvalidInvoiceIdError';
+}
+
+/** A short, printable rendering of an untrusted value for an error message. */
+function describe(value: unknown): string {
+  const text = JSON.stringify(typeof value === 'string' ? value : String(value)) ?? '""';
+  return text.length > 82 ? `${text.slice(0, 80)}…` : text;
+}
+
+function assertSafeId(kind: string, id: unknown): asserts id is string {
+  if (typeof id !== 'string' || !SAFE_ID_PATTERN.test(id)) {
+    throw new InvalidInvoiceIdError(
+      `Unsafe ${kind} ${describe(id)}: expected 1-64 letters, digits or dashes, starting with a letter or digit ` +
+        '(no dots, slashes, spaces or escapes), so it cannot leave its folder in blob storage.',
+    );
+  }
+}
+
+/** Throws `InvalidInvoiceIdError` unless `id` can be used as a blob path segment and queue message id. */
+export function assertSafeInvoiceId(id: unknown): asserts id is string {
+  assertSafeId('invoice id', id);
+}
+
+export function assertSafeReceiptId(id: unknown): asserts id is string {
+  assertSafeId('receipt id', id);
+}
+
+function assertSegment(kind: string, value: string): void {
+  if (!SEGMENT_PATTERN.test(value)) {
+    throw new InvalidInvoiceIdError(`Unsafe ${kind} ${describe(value)}: expected lowercase letters, digits or '_'.`);
+  }
+}
+
+function assertPeriod(period: string): void {
+  if (!PERIOD_PATTERN.test(period)) {
+    throw new InvalidInvoiceIdError(`Invalid billing period ${describe(period)}: expected YYYY-MM.`);
+  }
+}
+
+// ref §1.3: `...5897767Z`, `...T00:00:00` (no zone, read as UTC) and `...1292512+00:00` all occur.
+const DATE_PATTERN =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * Parse a Partner Center date to epoch ms. A missing zone means UTC (the API reports UTC); fractions longer
+ * than milliseconds are truncated, since `Date.parse` rejects or misreads 7-digit fractions on some runtimes.
+ */
+export function parsePartnerCenterDate(value: string): number {
+  const match = DATE_PATTERN.exec(value.trim());
+  if (!match) throw new Error(`Unrecognised date ${describe(value)}`);
+  const [, y, mo, d, h = '0', mi = '0', s = '0', fraction = '', zone] = match;
+  const ms = Number(fraction.slice(0, 3).padEnd(3, '0'));
+  let time = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms);
+  if (zone && zone.toUpperCase() !== 'Z') {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    time -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000;
+  }
+  const check = new Date(time);
+  if (Number.isNaN(time) || Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31) {
+    throw new Error(`Unrecognised date ${describe(value)}`);
+  }
+  return check.getTime();
+}
+
+/** `billingPeriodStartDate`, else `invoiceDate`, as a UTC `YYYY-MM`. */
+export function billingPeriodOf(invoice: { billingPeriodStartDate?: unknown; invoiceDate?: unknown }): string {
+  const source = [invoice.billingPeriodStartDate, invoice.invoiceDate].find(
+    (v): v is string => typeof v === 'string' && v.trim() !== '',
+  );
+  if (!source)
+    throw new Error('Invoice has neither billingPeriodStartDate nor invoiceDate; cannot place it in a billing period');
+  return new Date(parsePartnerCenterDate(source)).toISOString().slice(0, 7);
+}
+
+/** `billing_period=YYYY-MM/invoice_id={id}/` (with the trailing slash, so it is also a listing prefix). */
+export function invoiceFolder(period: string, invoiceId: string): string {
+  assertPeriod(period);
+  assertSafeInvoiceId(invoiceId);
+  return `billing_period=${period}/invoice_id=${invoiceId}/`;
+}
+
+export function invoiceJsonPath(period: string, invoiceId: string): string {
+  return `${invoiceFolder(period, invoiceId)}invoice.json`;
+}
+
+export function invoicePdfPath(period: string, invoiceId: string): string {
+  return `${invoiceFolder(period, invoiceId)}invoice.pdf`;
+}
+
+export function receiptPdfPath(period: string, invoiceId: string, receiptId: string): string {
+  assertSafeReceiptId(receiptId);
+  return `${invoiceFolder(period, invoiceId)}receipts/${receiptId}.pdf`;
+}
+
+/**
+ * `.../lineitems/provider={provider}/line_item_type={type}/rows.ndjson`. `version` (optional, e.g. `v2`)
+ * selects `rows.{version}.ndjson`, for a side-by-side copy that must not replace the main export.
+ */
+export function lineItemsPath(
+  period: string,
+  invoiceId: string,
+  provider: string,
+  lineItemType: string,
+  version?: string,
+): string {
+  assertSegment('provider', provider);
+  assertSegment('line item type', lineItemType);
+  if (version !== undefined) assertSegment('version', version);
+  const file = version === undefined ? 'rows.ndjson' : `rows.${version}.ndjson`;
+  return `${invoiceFolder(period, invoiceId)}lineitems/provider=${provider}/line_item_type=${lineItemType}/${file}`;
+}
+
+export function manifestPath(period: string, invoiceId: string): string {
+  return `${invoiceFolder(period, invoiceId)}manifest.json`;
+}
