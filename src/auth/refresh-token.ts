@@ -1,0 +1,181 @@
+// App+User (Secure Application Model) credential: exchanges the refresh token kept in Key Vault through MSAL,
+// writes the rotated refresh token back, and warns well before the 90-day inactivity expiry.
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
+import {
+  type AuthenticationResult,
+  ConfidentialClientApplication,
+  type Configuration,
+  type INetworkModule,
+} from '@azure/msal-node';
+import { ReconsentRequiredError } from './errors.js';
+import type { SecretStore } from './secret-store.js';
+
+export const PARTNER_CENTER_SCOPE = 'https://api.partnercenter.microsoft.com/.default';
+/** Refresh tokens lapse after 90 days without use (ref §8). */
+export const REFRESH_TOKEN_LIFETIME_DAYS = 90;
+const DAY_MS = 86_400_000;
+/** Renew an access token this long before it expires. */
+const EXPIRY_MARGIN_MS = 5 * 60_000;
+/** Tag on the secret: when this refresh token was issued (written on rotation). */
+export const ISSUED_AT_TAG = 'issuedAt';
+
+/** How the app registration proves itself to the token endpoint (the same app as the app-only credential). */
+export type ClientProof =
+  | { clientSecret: string }
+  | { clientCertificate: { thumbprintSha256: string; privateKey: string; x5c?: string } }
+  | { clientAssertion: () => Promise<string> };
+
+export interface AuthLogger {
+  warn(message: string, properties?: Record<string, string | number | boolean | undefined>): void;
+}
+
+export interface RefreshTokenCredentialOptions {
+  tenantId: string;
+  clientId: string;
+  /** e.g. https://login.microsoftonline.com */
+  authorityHost: string;
+  proof: ClientProof;
+  secretStore: SecretStore;
+  secretName: string;
+  /** Warn when the refresh token is older than this many days (REFRESH_TOKEN_WARN_DAYS). */
+  warnAfterDays?: number;
+  logger?: AuthLogger;
+  now?: () => number;
+  /** Test and local-demo hooks: MSAL's network module and authority metadata (skip discovery). */
+  networkClient?: INetworkModule;
+  authorityMetadata?: string;
+  cloudDiscoveryMetadata?: string;
+}
+
+/** OAuth errors and AADSTS codes that mean the refresh token can no longer be used. */
+const RECONSENT_CODES = /AADSTS(50078|50076|700082|700084|70043|50173|70008|50133|65001)\b/;
+
+export class RefreshTokenCredential implements TokenCredential {
+  readonly #options: RefreshTokenCredentialOptions;
+  readonly #now: () => number;
+  #cached: AccessToken | undefined;
+  #inFlight: Promise<AccessToken> | undefined;
+  #ageDays: number | undefined;
+
+  constructor(options: RefreshTokenCredentialOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Age in days of the stored refresh token (from its issue tag, else the secret's update time). */
+  async refreshTokenAgeDays(): Promise<number | undefined> {
+    if (this.#ageDays === undefined) {
+      const secret = await this.#options.secretStore.get(this.#options.secretName);
+      if (secret) this.#ageDays = this.#age(secret);
+    }
+    return this.#ageDays;
+  }
+
+  async getToken(_scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
+    // The audience is fixed (Partner Center): this credential exists only for the App+User-only endpoints.
+    if (this.#cached && this.#cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > this.#now()) return this.#cached;
+    this.#inFlight ??= this.#exchange().finally(() => {
+      this.#inFlight = undefined;
+    });
+    return this.#inFlight;
+  }
+
+  async #exchange(): Promise<AccessToken> {
+    const { secretStore, secretName } = this.#options;
+    const secret = await secretStore.get(secretName);
+    if (!secret?.value) throw new ReconsentRequiredError(`No refresh token in secret '${secretName}'`);
+    this.#ageDays = this.#age(secret);
+    this.#warnIfOld(this.#ageDays);
+
+    const app = new ConfidentialClientApplication(this.#msalConfig());
+    let result: AuthenticationResult | null;
+    try {
+      result = await app.acquireTokenByRefreshToken({
+        refreshToken: secret.value,
+        scopes: [PARTNER_CENTER_SCOPE],
+        forceCache: true,
+      });
+    } catch (error) {
+      throw mapTokenError(error);
+    }
+    if (!result?.accessToken) throw new ReconsentRequiredError('The token endpoint returned no access token');
+
+    const rotated = rotatedRefreshToken(app.getTokenCache().serialize(), this.#options.clientId);
+    if (rotated && rotated !== secret.value) {
+      await secretStore.set(secretName, rotated, { [ISSUED_AT_TAG]: new Date(this.#now()).toISOString() });
+      this.#ageDays = 0;
+    }
+    this.#cached = {
+      token: result.accessToken,
+      expiresOnTimestamp: result.expiresOn ? result.expiresOn.getTime() : this.#now() + 3_600_000,
+      tokenType: 'Bearer',
+    };
+    return this.#cached;
+  }
+
+  #msalConfig(): Configuration {
+    const { tenantId, clientId, authorityHost, proof } = this.#options;
+    const authority = `${authorityHost.replace(/\/+$/, '')}/${tenantId}`;
+    return {
+      auth: {
+        clientId,
+        authority,
+        ...('clientSecret' in proof ? { clientSecret: proof.clientSecret } : {}),
+        ...('clientCertificate' in proof ? { clientCertificate: proof.clientCertificate } : {}),
+        ...('clientAssertion' in proof ? { clientAssertion: () => proof.clientAssertion() } : {}),
+        ...(this.#options.authorityMetadata ? { authorityMetadata: this.#options.authorityMetadata } : {}),
+        ...(this.#options.cloudDiscoveryMetadata
+          ? { cloudDiscoveryMetadata: this.#options.cloudDiscoveryMetadata }
+          : {}),
+      },
+      ...(this.#options.networkClient ? { system: { networkClient: this.#options.networkClient } } : {}),
+    };
+  }
+
+  #age(secret: { updatedOn?: Date; createdOn?: Date; tags?: Record<string, string> }): number | undefined {
+    const tagged = secret.tags?.[ISSUED_AT_TAG] ? Date.parse(secret.tags[ISSUED_AT_TAG]) : Number.NaN;
+    const since = Number.isNaN(tagged) ? (secret.updatedOn ?? secret.createdOn)?.getTime() : tagged;
+    return since === undefined ? undefined : Math.max(0, (this.#now() - since) / DAY_MS);
+  }
+
+  #warnIfOld(ageDays: number | undefined): void {
+    const warnAfter = this.#options.warnAfterDays ?? 60;
+    if (ageDays === undefined || ageDays < warnAfter) return;
+    const daysLeft = Math.max(0, REFRESH_TOKEN_LIFETIME_DAYS - ageDays);
+    this.#options.logger?.warn(
+      `The App+User refresh token is ${Math.floor(ageDays)} days old; it lapses after ${REFRESH_TOKEN_LIFETIME_DAYS} ` +
+        `days without renewal (about ${Math.floor(daysLeft)} left). If it is not rotated on the next run, re-run ` +
+        '`npm run sync -- consent`.',
+      {
+        refreshTokenAgeDays: Math.floor(ageDays),
+        daysLeft: Math.floor(daysLeft),
+        secretName: this.#options.secretName,
+      },
+    );
+  }
+}
+
+/** The refresh token MSAL cached for this client after the exchange (the rotated one, if the service rotated it). */
+export function rotatedRefreshToken(serializedCache: string, clientId: string): string | undefined {
+  const cache = JSON.parse(serializedCache) as {
+    RefreshToken?: Record<string, { secret?: string; client_id?: string }>;
+  };
+  const entries = Object.values(cache.RefreshToken ?? {}).filter((e) => e.secret);
+  const own = entries.filter((e) => !e.client_id || e.client_id === clientId);
+  return (own.at(-1) ?? entries.at(-1))?.secret;
+}
+
+/** MSAL's error → a re-consent error when the token is dead, else the original (without any token in it). */
+export function mapTokenError(error: unknown): Error {
+  const e = error as { errorCode?: string; errorMessage?: string; subError?: string; message?: string };
+  const text = `${e.errorCode ?? ''} ${e.subError ?? ''} ${e.errorMessage ?? e.message ?? ''}`;
+  const aadsts = /AADSTS\d+/.exec(text)?.[0];
+  if (e.errorCode === 'invalid_grant' || RECONSENT_CODES.test(text) || e.subError === 'bad_token') {
+    const reason = (e.errorMessage ?? e.message ?? '').split(/\r?\n/)[0]?.slice(0, 300);
+    return new ReconsentRequiredError(
+      `The token endpoint refused the App+User refresh token (${aadsts ?? e.errorCode ?? 'invalid_grant'}: ${reason})`,
+      aadsts ?? e.errorCode,
+    );
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,241 @@
+// The Graph v2 billed exports (ref §6): start an export, check its operation one step at a time (a Function never
+// sleeps waiting), and stream the manifest's gzip JSON Lines blobs from their SAS URLs, resumable by line.
+import type { TokenCredential } from '@azure/core-auth';
+import {
+  createDefaultHttpClient,
+  type HttpClient,
+  type Pipeline,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
+import { DisallowedLinkError, SasExpiredError, UnexpectedOperationError } from './errors.js';
+import { GraphRequestError, redactUrl } from './graph-error.js';
+import { readBlobLines } from './lines.js';
+import { type Manifest, manifestSchema } from './manifest.js';
+import { graphPipeline, sendRequest } from './pipeline.js';
+
+export type ExportKind = 'reconciliation' | 'usage';
+export type AttributeSet = 'full' | 'basic';
+
+export interface GraphBillingClientOptions {
+  /** `https://graph.microsoft.com` (a trailing `/v1.0` or `/beta` is kept as given). */
+  baseUrl: string;
+  credential: TokenCredential;
+  /** Which service-provided links may be followed; default: https to graph.microsoft.com or *.blob.core.windows.net. */
+  isAllowedLink?: (url: URL) => boolean;
+  timeoutMs?: number;
+  maxRetries?: number;
+  /** Test and local-demo hook only. */
+  httpClient?: HttpClient;
+  /** Poll interval used when the service sends no Retry-After (seconds). */
+  defaultRetryAfterSeconds?: number;
+}
+
+export interface StartExportOptions {
+  attributeSet?: AttributeSet;
+  correlationId?: string;
+  abortSignal?: AbortSignal;
+}
+
+export interface StartedExport {
+  operationLocation: string;
+  retryAfterSeconds: number;
+}
+
+export type OperationState =
+  | { status: 'running'; retryAfterSeconds: number }
+  | { status: 'succeeded'; manifest: Manifest }
+  | { status: 'noData'; code: '5000'; message: string }
+  | { status: 'failed'; code: string; message: string };
+
+export interface ManifestCheckpoint {
+  blobIndex: number;
+  /** Lines of blob `blobIndex` already yielded (empty lines are not counted). */
+  line: number;
+}
+
+export interface ManifestChunk {
+  /** JSON Lines rows, verbatim. */
+  rows: string[];
+  /** Where to resume after this chunk; `null` on the last chunk of the manifest. */
+  next: ManifestCheckpoint | null;
+  blobIndex: number;
+}
+
+export interface ManifestLinesOptions {
+  checkpoint?: ManifestCheckpoint;
+  maxLines?: number;
+  abortSignal?: AbortSignal;
+}
+
+/** Graph's "no data available (yet)" failure code: legacy invoices, or data not published yet (ref §7). */
+const NO_DATA_CODE = '5000';
+
+export function defaultGraphLinkPolicy(url: URL): boolean {
+  if (url.protocol !== 'https:' || url.username || url.password) return false;
+  const host = url.hostname.toLowerCase();
+  return host === 'graph.microsoft.com' || (host.endsWith('.blob.core.windows.net') && host.length > 22);
+}
+
+/** `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Number(trimmed));
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+export class GraphBillingClient {
+  readonly #baseUrl: string;
+  readonly #isAllowedLink: (url: URL) => boolean;
+  readonly #timeoutMs: number;
+  readonly #defaultRetryAfter: number;
+  readonly #api: Pipeline;
+  readonly #blobs: Pipeline;
+  readonly #httpClient: HttpClient;
+
+  constructor(options: GraphBillingClientOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#isAllowedLink = options.isAllowedLink ?? defaultGraphLinkPolicy;
+    this.#timeoutMs = options.timeoutMs ?? 180_000;
+    this.#defaultRetryAfter = options.defaultRetryAfterSeconds ?? 30;
+    const maxRetries = options.maxRetries ?? 6;
+    this.#api = graphPipeline({ credential: options.credential, maxRetries });
+    this.#blobs = graphPipeline({ maxRetries });
+    this.#httpClient = options.httpClient ?? createDefaultHttpClient();
+  }
+
+  /** POST the billed export; the service answers 202 with the operation's URL in `Location`. */
+  async startExport(kind: ExportKind, invoiceId: string, options: StartExportOptions = {}): Promise<StartedExport> {
+    const area = kind === 'usage' ? 'usage' : 'reconciliation';
+    const versioned = /\/(v1\.0|beta)$/.test(this.#baseUrl) ? this.#baseUrl : `${this.#baseUrl}/v1.0`;
+    const url = `${versioned}/reports/partners/billing/${area}/billed/export`;
+    const response = await sendRequest(this.#api, this.#httpClient, {
+      method: 'POST',
+      url,
+      body: JSON.stringify({ invoiceId, attributeSet: options.attributeSet ?? 'full' }),
+      headers: { 'Content-Type': 'application/json', ...correlationHeader(options.correlationId) },
+      timeoutMs: this.#timeoutMs,
+      abortSignal: options.abortSignal,
+    });
+    if (response.status !== 202 && response.status !== 200) throw GraphRequestError.from(response, 'start export');
+    const location = response.headers.get('location');
+    if (!location) {
+      throw new UnexpectedOperationError(`Graph accepted the ${kind} export of ${invoiceId} without a Location header`);
+    }
+    const operationLocation = this.#allowed('operation Location', new URL(location, url)).href;
+    return {
+      operationLocation,
+      retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')) ?? this.#defaultRetryAfter,
+    };
+  }
+
+  /** One poll of the operation; the caller decides when to poll again (`retryAfterSeconds`). */
+  async checkOperation(
+    operationLocation: string,
+    options: { correlationId?: string; abortSignal?: AbortSignal } = {},
+  ): Promise<OperationState> {
+    const url = this.#allowed('operation Location', new URL(operationLocation));
+    const response = await this.#getJson(url, 'check export operation', options);
+    const body = response.json;
+    const type = String(body['@odata.type'] ?? '').toLowerCase();
+    const status = String(body.status ?? '').toLowerCase();
+    const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after')) ?? this.#defaultRetryAfter;
+
+    if (type.endsWith('.failedoperation') || status === 'failed') {
+      const error = (body.error ?? {}) as { code?: unknown; message?: unknown };
+      const code = error.code === undefined || error.code === null ? 'unknown' : String(error.code);
+      const message = typeof error.message === 'string' ? error.message : 'The export operation failed';
+      return code === NO_DATA_CODE
+        ? { status: 'noData', code: NO_DATA_CODE, message }
+        : { status: 'failed', code, message };
+    }
+    const done = status === 'succeeded' || status === 'completed';
+    if (type.endsWith('.exportsuccessoperation') || (done && !type.endsWith('.runningoperation'))) {
+      return { status: 'succeeded', manifest: await this.#manifestOf(body, options) };
+    }
+    if (type.endsWith('.runningoperation') || status === 'running' || status === 'notstarted' || status === '') {
+      return { status: 'running', retryAfterSeconds };
+    }
+    throw new UnexpectedOperationError(
+      `Unexpected export operation state (type ${JSON.stringify(body['@odata.type'])}, status ${JSON.stringify(body.status)})`,
+    );
+  }
+
+  /** Rows of every blob in manifest order, in chunks of at most `maxLines`, resumable from a checkpoint. */
+  manifestLines(manifest: Manifest, options: ManifestLinesOptions = {}): AsyncIterableIterator<ManifestChunk> {
+    const root = new URL(manifest.rootDirectory);
+    this.#allowed('manifest rootDirectory', root);
+    return readBlobLines({
+      manifest,
+      checkpoint: options.checkpoint ?? { blobIndex: 0, line: 0 },
+      maxLines: Math.max(1, options.maxLines ?? 2000),
+      open: (url, blobIndex) => this.#openBlob(url, blobIndex, options.abortSignal),
+    });
+  }
+
+  async #openBlob(url: string, blobIndex: number, abortSignal?: AbortSignal): Promise<NodeJS.ReadableStream> {
+    this.#allowed('manifest blob', new URL(url));
+    const response = await sendRequest(this.#blobs, this.#httpClient, {
+      method: 'GET',
+      url,
+      timeoutMs: this.#timeoutMs,
+      stream: true,
+      abortSignal,
+    });
+    if (response.status === 200 && response.readableStreamBody) return response.readableStreamBody;
+    const text = response.bodyAsText ?? '';
+    if (response.status === 403 && /AuthenticationFailed|AuthorizationFailure|expired/i.test(text)) {
+      throw new SasExpiredError(redactUrl(url), blobIndex);
+    }
+    throw GraphRequestError.from(response, `download export blob ${blobIndex}`);
+  }
+
+  async #manifestOf(
+    operation: Record<string, unknown>,
+    options: { correlationId?: string; abortSignal?: AbortSignal },
+  ): Promise<Manifest> {
+    const inline = operation.resourceLocation;
+    if (inline && typeof inline === 'object') return manifestSchema.parse(inline);
+    const link = operation['resourceLocation@odata.navigationLink'] ?? inline;
+    if (typeof link !== 'string' || !link) {
+      throw new UnexpectedOperationError('The export succeeded but names no manifest (no resourceLocation)');
+    }
+    const url = this.#allowed('manifest link', new URL(link, this.#baseUrl));
+    return manifestSchema.parse((await this.#getJson(url, 'get export manifest', options)).json);
+  }
+
+  async #getJson(
+    url: URL,
+    what: string,
+    options: { correlationId?: string; abortSignal?: AbortSignal },
+  ): Promise<{ json: Record<string, unknown>; headers: PipelineResponse['headers'] }> {
+    const response = await sendRequest(this.#api, this.#httpClient, {
+      method: 'GET',
+      url: url.href,
+      headers: { Accept: 'application/json', ...correlationHeader(options.correlationId) },
+      timeoutMs: this.#timeoutMs,
+      abortSignal: options.abortSignal,
+    });
+    if (response.status !== 200) throw GraphRequestError.from(response, what);
+    let json: unknown;
+    try {
+      json = JSON.parse((response.bodyAsText ?? '').replace(/^\uFEFF/, ''));
+    } catch {
+      throw new UnexpectedOperationError(`Graph returned a body that is not JSON (${what}, ${redactUrl(url.href)})`);
+    }
+    if (!json || typeof json !== 'object' || Array.isArray(json)) {
+      throw new UnexpectedOperationError(`Graph returned a JSON body that is not an object (${what})`);
+    }
+    return { json: json as Record<string, unknown>, headers: response.headers };
+  }
+
+  #allowed(what: string, url: URL): URL {
+    if (!this.#isAllowedLink(url)) throw new DisallowedLinkError(what, redactUrl(url.href));
+    return url;
+  }
+}
+
+function correlationHeader(correlationId: string | undefined): Record<string, string> {
+  return correlationId ? { 'MS-CorrelationId': correlationId } : {};
+}
