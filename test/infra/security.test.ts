@@ -55,6 +55,7 @@ describe('storage account', () => {
     expect(paramDefault(readTree('modules/storage.bicep'), 'immutabilityDays')?.text).toBe('0');
     expect(paramDefault(readTree('main.bicep'), 'immutabilityDays')?.text).toBe('0');
     const parameters = JSON.parse(readFileSync(join(INFRA_DIR, 'main.parameters.json'), 'utf8'));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Bicep/azd placeholder, not a JS template
     expect(parameters.parameters.immutabilityDays.value).toBe('${IMMUTABILITY_DAYS=0}');
   });
 
@@ -66,6 +67,7 @@ describe('storage account', () => {
     expect(containers.map((c) => c.name).sort()).toEqual(['deploymentContainer', 'invoiceContainer']);
     for (const c of containers) expect(text(c, 'properties.publicAccess')).toBe("'None'");
     const queues = resourceOf('modules/storage.bicep', 'Microsoft.Storage/storageAccounts/queueServices/queues');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Bicep/azd placeholder, not a JS template
     expect(queues.node.text).toContain("map(queueNames, q => [q, '${q}-poison'])");
     resourceOf('modules/storage.bicep', 'Microsoft.Storage/storageAccounts/tableServices/tables');
   });
@@ -98,6 +100,7 @@ describe('monitoring', () => {
   it('authenticates telemetry with the managed identity', () => {
     const settings = varValue(readTree('modules/function-app.bicep'), 'platformSettings');
     expect(getProperty(settings, 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.text).toBe(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Bicep/azd placeholder, not a JS template
       "'ClientId=${identityClientId};Authorization=AAD'",
     );
   });
