@@ -2,4 +2,5 @@
 export * from './clients.js';
 export * from './layout.js';
 export * from './ledger.js';
+export * from './ndjson-writer.js';
 export * from './queues.js';

@@ -1,0 +1,70 @@
+import { QueueClient } from '@azure/storage-queue';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decodeMessage,
+  encodeMessage,
+  MAX_MESSAGE_JSON_BYTES,
+  QueueMessageError,
+  sendQueueMessage,
+} from '../../src/storage/queues.js';
+import { type Azurite, startAzurite } from '../support/azurite.js';
+
+let azurite: Azurite;
+let queue: QueueClient;
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+  queue = new QueueClient(azurite.connectionString, 'queue-test');
+  await queue.create();
+});
+afterAll(async () => {
+  await azurite?.stop();
+});
+
+describe('queue messages', () => {
+  it('encode as base64 of UTF-8 JSON, as the Functions host expects', () => {
+    const body = { invoiceId: 'G1', note: 'Ünïcødé – 請求書 🧾' };
+    const encoded = encodeMessage(body);
+    expect(encoded).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    expect(JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'))).toEqual(body);
+    expect(decodeMessage(encoded)).toEqual(body);
+  });
+
+  it('decode fails clearly on text that is not base64 or not JSON', () => {
+    expect(() => decodeMessage('{"invoiceId":"G1"}')).toThrow(/not base64/);
+    expect(() => decodeMessage('')).toThrow(QueueMessageError);
+    expect(() => decodeMessage(Buffer.from('not json').toString('base64'))).toThrow(/base64 but not JSON/);
+  });
+
+  it('round-trip through a real queue, including non-ASCII', async () => {
+    const body = { invoiceId: 'G000024135', partId: 'office-billing', checkpoint: { kind: 'offset', note: 'Größe €' } };
+    await sendQueueMessage(queue, body);
+    const received = await queue.receiveMessages({ numberOfMessages: 1 });
+    const message = received.receivedMessageItems[0];
+    expect(message).toBeDefined();
+    expect(message?.messageText).toBe(encodeMessage(body));
+    expect(decodeMessage(message?.messageText ?? '')).toEqual(body);
+    await queue.deleteMessage(message?.messageId ?? '', message?.popReceipt ?? '');
+  });
+
+  it('honours the visibility delay', async () => {
+    await sendQueueMessage(queue, { invoiceId: 'LATER' }, { visibilityTimeoutSeconds: 60 });
+    const peeked = await queue.peekMessages({ numberOfMessages: 32 });
+    expect(peeked.peekedMessageItems.map((m) => decodeMessage(m.messageText))).not.toContainEqual({
+      invoiceId: 'LATER',
+    });
+    const properties = await queue.getProperties();
+    expect(properties.approximateMessagesCount).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a body over 48 KiB of JSON and sends nothing', async () => {
+    await queue.clearMessages();
+    const fits = { invoiceId: 'G1', pad: 'x'.repeat(MAX_MESSAGE_JSON_BYTES - 40) };
+    expect(Buffer.byteLength(JSON.stringify(fits))).toBeLessThanOrEqual(MAX_MESSAGE_JSON_BYTES);
+    await sendQueueMessage(queue, fits);
+    const tooBig = { invoiceId: 'G1', pad: 'é'.repeat(MAX_MESSAGE_JSON_BYTES / 2) };
+    await expect(sendQueueMessage(queue, tooBig)).rejects.toThrow(/limit is 49152.*never data/);
+    const peeked = await queue.peekMessages({ numberOfMessages: 32 });
+    expect(peeked.peekedMessageItems).toHaveLength(1);
+  });
+});
