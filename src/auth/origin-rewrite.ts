@@ -26,14 +26,21 @@ export function originRewritingHttpClient(
   return {
     sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
       const original = request.url;
+      const insecure = request.allowInsecureConnection;
       request.url = rewriteUrl(original, origins);
+      // Only a mapped (loopback test) origin may go over plain http.
+      if (request.url !== original) request.allowInsecureConnection = true;
+      const restore = () => {
+        request.url = original;
+        request.allowInsecureConnection = insecure;
+      };
       return inner.sendRequest(request).then(
         (response) => {
-          request.url = original;
+          restore();
           return response;
         },
         (error: unknown) => {
-          request.url = original;
+          restore();
           throw error;
         },
       );
