@@ -15,14 +15,16 @@ export interface StorageClients {
   tableClient(tableName: string): TableClient;
 }
 
-export type StorageSettings = Pick<
-  Settings,
-  | 'AzureWebJobsStorage'
-  | 'AzureWebJobsStorage__blobServiceUri'
-  | 'AzureWebJobsStorage__queueServiceUri'
-  | 'AzureWebJobsStorage__tableServiceUri'
-  | 'AzureWebJobsStorage__clientId'
-  | 'AzureWebJobsStorage__credential'
+export type StorageSettings = Partial<
+  Pick<
+    Settings,
+    | 'AzureWebJobsStorage'
+    | 'AzureWebJobsStorage__blobServiceUri'
+    | 'AzureWebJobsStorage__queueServiceUri'
+    | 'AzureWebJobsStorage__tableServiceUri'
+    | 'AzureWebJobsStorage__clientId'
+    | 'AzureWebJobsStorage__credential'
+  >
 >;
 
 // The Azurite account and its well-known development key (public, documented by Microsoft; not a secret).
