@@ -1,0 +1,22 @@
+// Public surface of the shared HTTP layer (pipeline, ApiError, redaction, raw JSON page splitting).
+export {
+  ApiError,
+  type ApiErrorOptions,
+  apiErrorFromResponse,
+  isApiError,
+  isRetriableStatus,
+  parseErrorBody,
+} from './errors.js';
+export { type JsonItemsPage, splitJsonItems } from './json-items.js';
+export {
+  type ApiRequestOptions,
+  type CreatePipelineOptions,
+  createApiRequest,
+  createPipeline,
+  defaultHttpClient,
+  retryAfterMsOf,
+  sendForStream,
+  sendForText,
+  stripBom,
+} from './pipeline.js';
+export { redactText, redactUrl } from './redact.js';

@@ -1,0 +1,341 @@
+// The shared HTTP pipeline (core-rest-pipeline): bearer auth, the library's Retry-After/exponential retry,
+// per-call request ids, per-attempt timeout, log redaction, and every non-2xx turned into an ApiError.
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { TokenCredential } from '@azure/core-auth';
+import {
+  bearerTokenAuthenticationPolicy,
+  createDefaultHttpClient,
+  createEmptyPipeline,
+  createHttpHeaders,
+  createPipelineRequest,
+  defaultRetryPolicy,
+  type HttpClient,
+  type HttpMethods,
+  isRestError,
+  logPolicy,
+  type Pipeline,
+  type PipelinePolicy,
+  type PipelineRequest,
+  type PipelineResponse,
+  RestError,
+} from '@azure/core-rest-pipeline';
+import { ApiError, apiErrorFromResponse, isRetriableStatus, requestIdsOf } from './errors.js';
+
+export interface CreatePipelineOptions {
+  /** Omit for signed links: the pipeline then has no auth policy at all, so no Authorization can leak. */
+  credential?: TokenCredential;
+  scopes?: string | string[];
+  /** Per attempt, until response headers arrive. Default 180 000 (HTTP_TIMEOUT_SECONDS). */
+  timeoutMs?: number;
+  /** Default 6 (HTTP_MAX_RETRIES). */
+  maxRetries?: number;
+  /** Base of the exponential backoff (with jitter). Default 1000. */
+  retryDelayInMs?: number;
+  /** Cap of one backoff delay. Default 64 000. */
+  maxRetryDelayInMs?: number;
+  /** A Retry-After longer than this fails the call with a retriable ApiError instead of blocking. Default 120 000. */
+  maxRetryAfterMs?: number;
+  /** Header set once per call and kept across its retries. Default `MS-RequestId` (Graph: `client-request-id`). */
+  requestIdHeaderName?: string;
+  /** Header carrying the operation's correlation id; a fresh one is set when the caller gave none. */
+  correlationIdHeaderName?: string;
+  /** Allow plain http (and bearer tokens over it) to 127.0.0.1/localhost/[::1] only: the local simulator. */
+  allowInsecureLoopback?: boolean;
+  /** Response/request headers whose values may be logged; all others are logged as REDACTED by the library. */
+  additionalAllowedHeaderNames?: string[];
+}
+
+const LOGGED_HEADERS = [
+  'MS-RequestId',
+  'MS-CorrelationId',
+  'MS-CV',
+  'MS-ServerId',
+  'Retry-After',
+  'client-request-id',
+  'request-id',
+  'x-ms-request-id',
+  'Location',
+];
+
+function isLoopbackHttp(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+  } catch {
+    return false;
+  }
+}
+
+/** Milliseconds the server asked us to wait (same header forms the library honours), or undefined. */
+export function retryAfterMsOf(response: PipelineResponse): number | undefined {
+  const ms = response.headers.get('retry-after-ms') ?? response.headers.get('x-ms-retry-after-ms');
+  if (ms !== undefined && ms.trim() !== '' && Number.isFinite(Number(ms))) return Number(ms);
+  const value = response.headers.get('Retry-After');
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
+/** MS-RequestId once per call (outside the retry policy, so every retry reuses it) and a correlation id. */
+function requestIdPolicy(requestIdHeader: string, correlationIdHeader: string): PipelinePolicy {
+  return {
+    name: 'requestIdPolicy',
+    sendRequest(request, next) {
+      if (!request.headers.has(requestIdHeader)) request.headers.set(requestIdHeader, randomUUID());
+      if (!request.headers.has(correlationIdHeader)) request.headers.set(correlationIdHeader, randomUUID());
+      return next(request);
+    },
+  };
+}
+
+/**
+ * Shapes each attempt's throttling response for the library's retry strategies: a 429 without Retry-After gets
+ * an exponential, jittered `retry-after-ms` (per call: the attempt count lives on the request object), and a
+ * Retry-After beyond our cap fails fast instead of hanging a Function.
+ */
+function throttlingShapePolicy(baseDelayMs: number, maxDelayMs: number, maxRetryAfterMs: number): PipelinePolicy {
+  const attempts = new WeakMap<PipelineRequest, number>();
+  return {
+    name: 'throttlingShapePolicy',
+    async sendRequest(request, next) {
+      const response = await next(request);
+      if (response.status !== 429 && response.status !== 503) return response;
+      const asked = retryAfterMsOf(response);
+      if (asked === undefined && response.status === 429) {
+        const attempt = attempts.get(request) ?? 0;
+        attempts.set(request, attempt + 1);
+        const clamped = Math.min(maxDelayMs, baseDelayMs * 2 ** attempt);
+        const delay = Math.round(clamped / 2 + Math.random() * (clamped / 2));
+        response.headers.set('retry-after-ms', String(delay));
+        return response;
+      }
+      if (asked !== undefined && asked > maxRetryAfterMs) {
+        const error = apiErrorFromResponse(response);
+        throw new ApiError({
+          status: error.status,
+          code: error.code,
+          description: `${error.description} (server asked to retry after ${Math.round(asked / 1000)} s, beyond the ${Math.round(maxRetryAfterMs / 1000)} s limit)`,
+          requestId: error.requestId,
+          correlationId: error.correlationId,
+          retriable: true,
+          url: request.url,
+          retryAfterMs: asked,
+        });
+      }
+      return response;
+    },
+  };
+}
+
+/** Sets the per-attempt timeout and turns its abort into ETIMEDOUT, which the library retries as a system error. */
+function attemptTimeoutPolicy(timeoutMs: number): PipelinePolicy {
+  return {
+    name: 'attemptTimeoutPolicy',
+    async sendRequest(request, next) {
+      request.timeout = timeoutMs;
+      try {
+        return await next(request);
+      } catch (e) {
+        if (e instanceof Error && e.name === 'AbortError' && !request.abortSignal?.aborted) {
+          throw new RestError(`no response within ${timeoutMs} ms`, { code: 'ETIMEDOUT', request });
+        }
+        throw e;
+      }
+    },
+  };
+}
+
+/**
+ * The library's bearer policy refuses http. For the loopback simulator only, present the URL as https to it and
+ * restore it right after, so the library's token cache is still the one in use.
+ */
+const loopbackMarker = new WeakSet<PipelineRequest>();
+function loopbackBeforeAuthPolicy(): PipelinePolicy {
+  return {
+    name: 'loopbackBeforeAuthPolicy',
+    async sendRequest(request, next) {
+      if (!isLoopbackHttp(request.url)) return next(request);
+      request.allowInsecureConnection = true;
+      const original = request.url;
+      request.url = `https:${original.slice('http:'.length)}`;
+      loopbackMarker.add(request);
+      try {
+        return await next(request);
+      } finally {
+        request.url = original;
+        loopbackMarker.delete(request);
+      }
+    },
+  };
+}
+function loopbackAfterAuthPolicy(): PipelinePolicy {
+  return {
+    name: 'loopbackAfterAuthPolicy',
+    sendRequest(request, next) {
+      if (loopbackMarker.has(request)) request.url = `http:${request.url.slice('https:'.length)}`;
+      return next(request);
+    },
+  };
+}
+function loopbackInsecurePolicy(): PipelinePolicy {
+  return {
+    name: 'loopbackInsecurePolicy',
+    sendRequest(request, next) {
+      if (isLoopbackHttp(request.url)) request.allowInsecureConnection = true;
+      return next(request);
+    },
+  };
+}
+
+/** Outermost: transport failures and non-2xx responses become one ApiError; stream bodies are read (capped). */
+function apiErrorPolicy(): PipelinePolicy {
+  return {
+    name: 'apiErrorPolicy',
+    async sendRequest(request, next) {
+      let response: PipelineResponse;
+      try {
+        response = await next(request);
+      } catch (e) {
+        if (e instanceof ApiError) throw e;
+        if (isRestError(e)) {
+          if (e.response) throw apiErrorFromResponse(e.response);
+          throw new ApiError({
+            code: e.code,
+            description: e.message,
+            ...requestIdsOf(request),
+            retriable: e.code !== undefined && e.code !== 'PARSE_ERROR',
+            url: request.url,
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      if (response.status >= 200 && response.status < 300) return response;
+      let body = response.bodyAsText ?? undefined;
+      if (body === undefined && response.readableStreamBody) {
+        body = await readCapped(response.readableStreamBody as Readable, 64 * 1024);
+      }
+      throw apiErrorFromResponse(response, body);
+    },
+  };
+}
+
+async function readCapped(stream: Readable, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+      chunks.push(buf);
+      size += buf.length;
+      if (size >= maxBytes) break;
+    }
+  } catch {
+    // A broken error body still yields an error with what we have.
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
+}
+
+/** The pipeline shared by the Partner Center and Graph clients (see docs/architecture.md "HTTP"). */
+export function createPipeline(options: CreatePipelineOptions = {}): Pipeline {
+  const retryDelayInMs = options.retryDelayInMs ?? 1000;
+  const maxRetryDelayInMs = options.maxRetryDelayInMs ?? 64_000;
+  const pipeline = createEmptyPipeline();
+  pipeline.addPolicy(apiErrorPolicy());
+  pipeline.addPolicy(
+    requestIdPolicy(
+      options.requestIdHeaderName ?? 'MS-RequestId',
+      options.correlationIdHeaderName ?? 'MS-CorrelationId',
+    ),
+  );
+  pipeline.addPolicy(defaultRetryPolicy({ maxRetries: options.maxRetries ?? 6, retryDelayInMs, maxRetryDelayInMs }));
+  pipeline.addPolicy(throttlingShapePolicy(retryDelayInMs, maxRetryDelayInMs, options.maxRetryAfterMs ?? 120_000));
+  pipeline.addPolicy(attemptTimeoutPolicy(options.timeoutMs ?? 180_000));
+  if (options.credential) {
+    if (options.allowInsecureLoopback) pipeline.addPolicy(loopbackBeforeAuthPolicy());
+    pipeline.addPolicy(
+      bearerTokenAuthenticationPolicy({ credential: options.credential, scopes: options.scopes ?? [] }),
+    );
+    if (options.allowInsecureLoopback) pipeline.addPolicy(loopbackAfterAuthPolicy());
+  } else if (options.allowInsecureLoopback) {
+    pipeline.addPolicy(loopbackInsecurePolicy());
+  }
+  pipeline.addPolicy(
+    logPolicy({ additionalAllowedHeaderNames: [...LOGGED_HEADERS, ...(options.additionalAllowedHeaderNames ?? [])] }),
+  );
+  return pipeline;
+}
+
+let sharedHttpClient: HttpClient | undefined;
+/** One keep-alive HTTP client per process. */
+export function defaultHttpClient(): HttpClient {
+  sharedHttpClient ??= createDefaultHttpClient();
+  return sharedHttpClient;
+}
+
+export interface ApiRequestOptions {
+  method?: HttpMethods;
+  headers?: Record<string, string>;
+  /** Sent as MS-CorrelationId (or the pipeline's correlation header); one per logical operation. */
+  correlationId?: string;
+  correlationIdHeaderName?: string;
+  body?: string;
+  /** Read the body as a stream whatever the status (error bodies are still read for the ApiError). */
+  stream?: boolean;
+  abortSignal?: AbortSignal;
+}
+
+export function createApiRequest(url: string, options: ApiRequestOptions = {}): PipelineRequest {
+  const headers = createHttpHeaders({ Accept: 'application/json', ...options.headers });
+  if (options.correlationId) headers.set(options.correlationIdHeaderName ?? 'MS-CorrelationId', options.correlationId);
+  const request = createPipelineRequest({
+    url,
+    method: options.method ?? 'GET',
+    headers,
+    body: options.body,
+    abortSignal: options.abortSignal,
+  });
+  if (options.stream) request.streamResponseStatusCodes = new Set([Number.POSITIVE_INFINITY]);
+  return request;
+}
+
+/** Sends and returns the 2xx body as text with a leading UTF-8 BOM removed; anything else throws ApiError. */
+export async function sendForText(
+  pipeline: Pipeline,
+  url: string,
+  options: ApiRequestOptions = {},
+  httpClient: HttpClient = defaultHttpClient(),
+): Promise<{ text: string; response: PipelineResponse }> {
+  const response = await pipeline.sendRequest(httpClient, createApiRequest(url, { ...options, stream: false }));
+  return { text: stripBom(response.bodyAsText ?? ''), response };
+}
+
+/** Sends and returns the 2xx body as a Node stream (never buffered); anything else throws ApiError. */
+export async function sendForStream(
+  pipeline: Pipeline,
+  url: string,
+  options: ApiRequestOptions = {},
+  httpClient: HttpClient = defaultHttpClient(),
+): Promise<{ stream: Readable; response: PipelineResponse }> {
+  const response = await pipeline.sendRequest(httpClient, createApiRequest(url, { ...options, stream: true }));
+  const stream = response.readableStreamBody as Readable | undefined;
+  if (!stream) {
+    throw new ApiError({
+      status: response.status,
+      description: 'response has no body stream',
+      ...requestIdsOf(response.request, response),
+      retriable: isRetriableStatus(response.status),
+      url: response.request.url,
+    });
+  }
+  return { stream, response };
+}
+
+export function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
