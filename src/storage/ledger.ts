@@ -55,8 +55,11 @@ export type PartState = (typeof PART_STATES)[number];
 export const PART_ENTITY_VERSION = 1;
 /** lastError is capped: callers pass redacted text, and a Table property is limited to 64 KiB. */
 export const MAX_LAST_ERROR_CHARS = 2000;
-/** A checkpoint (continuation token + headers) must stay well under the 64 KiB property limit. */
-export const MAX_CHECKPOINT_CHARS = 32 * 1024;
+/**
+ * A checkpoint (continuation token + headers) must stay well under the 64 KiB property limit. Table Storage
+ * counts strings in UTF-16, so 32 KiB is 16,384 characters.
+ */
+export const MAX_CHECKPOINT_CHARS = 16 * 1024;
 
 const optionalText = z.string().optional();
 const count = z.number().int().min(0);
@@ -186,7 +189,7 @@ function truncateLastError<T extends { lastError?: string }>(entity: T): T {
 function checkCheckpoint(part: { checkpoint?: string; invoiceId: string; partId: string }): void {
   if (part.checkpoint !== undefined && part.checkpoint.length > MAX_CHECKPOINT_CHARS) {
     throw new LedgerError(
-      `Checkpoint for part ${part.invoiceId}/${part.partId} is ${part.checkpoint.length} characters; the limit is ${MAX_CHECKPOINT_CHARS}`,
+      `Checkpoint for part ${part.invoiceId}/${part.partId} is ${part.checkpoint.length} characters; the limit is ${MAX_CHECKPOINT_CHARS} (32 KiB in UTF-16)`,
     );
   }
 }

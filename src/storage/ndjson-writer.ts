@@ -81,8 +81,14 @@ export class NdjsonBlockWriter {
 
   /** Ids of the blocks staged and not yet committed (for resume checks). */
   async stagedBlockIds(): Promise<string[]> {
-    const list = await this.blob.getBlockList('uncommitted');
-    return (list.uncommittedBlocks ?? []).map((b) => b.name);
+    try {
+      const list = await this.blob.getBlockList('uncommitted');
+      return (list.uncommittedBlocks ?? []).map((b) => b.name);
+    } catch (error) {
+      // No blob and no staged block yet.
+      if (error instanceof RestError && error.statusCode === 404) return [];
+      throw error;
+    }
   }
 
   /**

@@ -193,9 +193,13 @@ describe('Ledger', () => {
       ['P1', 'azure-billing'],
       ['P1', 'office-usage'],
     ]);
-    await expect(ledger.updatePart('P1', 'azure-billing', () => ({ checkpoint: 'x'.repeat(40_000) }))).rejects.toThrow(
+    await expect(ledger.updatePart('P1', 'azure-billing', () => ({ checkpoint: 'x'.repeat(16_385) }))).rejects.toThrow(
       /Checkpoint .* limit/,
     );
+    const longToken = JSON.stringify({ kind: 'seek', headers: { 'MS-ContinuationToken': 't'.repeat(16_000) } });
+    const saved = await ledger.updatePart('P1', 'azure-billing', () => ({ checkpoint: longToken }));
+    expect((await ledger.getPart('P1', 'azure-billing'))?.checkpoint).toBe(saved.checkpoint);
+    expect(saved.checkpoint).toBe(longToken);
     expect(await ledger.getPart('P1', 'nope')).toBeUndefined();
     await expect(ledger.getPart('P1', 'a/b')).rejects.toThrow(/Invalid part id/);
   });

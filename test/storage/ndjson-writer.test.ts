@@ -68,6 +68,7 @@ describe('NdjsonBlockWriter', () => {
   it('resumes after a crash (new writer, re-staging pages 2-4) byte-identically to a straight run', async () => {
     const blob = container.getBlockBlobClient('resumed/rows.ndjson');
     const first = new NdjsonBlockWriter(blob);
+    expect(await first.stagedBlockIds()).toEqual([]);
     for (const index of [0, 1, 2]) await first.stagePage(index, pages[index] ?? []);
     // "Crash": the first writer is gone; a new instance resumes from the checkpoint after page 1.
     const second = new NdjsonBlockWriter(container.getBlockBlobClient('resumed/rows.ndjson'));
@@ -159,6 +160,10 @@ describe('writeJsonBlob', () => {
     expect(properties.etag).toBe(result.etag);
     await writeJsonBlob(container.getBlockBlobClient('json/value.json'), { a: [1, 'ü'] });
     expect(await download('json/value.json')).toBe('{"a":[1,"ü"]}');
+    // A re-run without createOnly replaces the document instead of failing (a same-day re-run must work).
+    const rerun = await writeJsonBlob(container.getBlockBlobClient('json/value.json'), { a: [2] });
+    expect(rerun.written).toBe(true);
+    expect(await download('json/value.json')).toBe('{"a":[2]}');
   });
 
   it('create-only leaves an existing blob alone and reports its sha256', async () => {
