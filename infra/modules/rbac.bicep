@@ -29,6 +29,9 @@ var roles = {
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   // Entra-authenticated telemetry into App Insights with local auth disabled.
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  // The operator (deployer) only reads: the invoice files and the ledger (`csp-invoice-sync status`).
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+  storageTableDataReader: '76199698-9eea-4c19-bc75-cec21354c6b6'
 }
 
 // API version: learn.microsoft.com/azure/templates/microsoft.storage/allversions (2025-06-01)
@@ -88,6 +91,27 @@ resource telemetryAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
   }
 }
+
+var deployerStorageRoles = empty(deployerPrincipalId)
+  ? []
+  : [
+      roles.storageBlobDataReader
+      roles.storageTableDataReader
+    ]
+
+// The operator checks the result (files, ledger) with their own sign-in, read-only.
+// API version: learn.microsoft.com/azure/templates/microsoft.authorization/roleassignments (2022-04-01)
+resource deployerStorageAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for roleId in deployerStorageRoles: {
+    name: guid(storage.id, deployerPrincipalId, roleId)
+    scope: storage
+    properties: {
+      principalId: deployerPrincipalId
+      principalType: deployerPrincipalType
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+    }
+  }
+]
 
 // The deployer stores the refresh token once (consent command) and may set the client secret.
 // API version: learn.microsoft.com/azure/templates/microsoft.authorization/roleassignments (2022-04-01)

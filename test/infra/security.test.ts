@@ -167,6 +167,8 @@ describe('role assignments', () => {
       storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
       keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
       monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+      storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1',
+      storageTableDataReader: '76199698-9eea-4c19-bc75-cec21354c6b6',
     });
   });
 
@@ -174,12 +176,22 @@ describe('role assignments', () => {
     const source = readFileSync(join(INFRA_DIR, 'modules/rbac.bicep'), 'utf8');
     for (const key of Object.keys(roleIds)) expect(source).toContain(`roles.${key}`);
     const assignments = resources(rbac).filter((r) => r.type.startsWith('Microsoft.Authorization/roleAssignments@'));
-    expect(assignments.length).toBe(4);
+    expect(assignments.length).toBe(5);
     for (const a of assignments) expect(['storage', 'vault', 'appInsights']).toContain(text(a, 'scope'));
     for (const file of listBicepFiles()) {
       const all = readFileSync(file, 'utf8');
       expect(all).not.toContain('8e3af657-a8ff-443c-a75c-2fe8c4bcb635'); // Owner
       expect(all).not.toContain('b24988ac-6180-42a0-ab88-20f7382dd24c'); // Contributor
     }
+  });
+
+  it('gives the operator read-only data roles plus secret write, and the app no reader-only role', () => {
+    const source = readFileSync(join(INFRA_DIR, 'modules/rbac.bicep'), 'utf8');
+    const deployerBlock = source.slice(source.indexOf('var deployerStorageRoles'));
+    expect(deployerBlock).toContain('roles.storageBlobDataReader');
+    expect(deployerBlock).toContain('roles.storageTableDataReader');
+    expect(deployerBlock).not.toMatch(/roles\.storage\w+(Owner|Contributor)/);
+    const appStorage = varValue(rbac, 'storageRoles')?.text ?? '';
+    expect(appStorage).not.toContain('Reader');
   });
 });
