@@ -134,7 +134,8 @@ export interface BlobDigest {
 
 /** Reads the committed blob back as a stream and hashes it: memory stays bounded by one chunk. */
 export async function hashBlob(blob: BlobClient, options: { abortSignal?: AbortSignal } = {}): Promise<BlobDigest> {
-  const response = await blob.download(0, undefined, { abortSignal: options.abortSignal });
+  // maxRetryRequests: a dropped connection mid-read resumes from the byte reached instead of failing the check.
+  const response = await blob.download(0, undefined, { abortSignal: options.abortSignal, maxRetryRequests: 5 });
   const body = response.readableStreamBody;
   if (!body) throw new BlobWriteError(`Download of ${blob.name} returned no body`);
   const hash = createHash('sha256');
