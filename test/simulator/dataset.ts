@@ -1,0 +1,685 @@
+// The simulator's invoices and line items: seeded, and generated row by row from (seed, invoice, part, index),
+// so a part of any size is served with flat memory and tests can ask for the exact text of any row.
+
+export interface PartSpec {
+  /** As in invoiceDetails.billingProvider: 'office' | 'azure' | 'one_time' | 'marketplace' | ... */
+  provider: string;
+  lineItemType: 'billing_line_items' | 'usage_line_items' | string;
+  rows: number;
+  /** mpnId alternates between number and string (and similar type drift), as seen in the wild. */
+  drift?: boolean;
+}
+
+export interface InvoiceSpec {
+  id: string;
+  kind: 'legacy' | 'modern';
+  /** YYYY-MM */
+  billingPeriod: string;
+  currency?: string;
+  documentType?: string;
+  amendsOf?: string;
+  parts?: PartSpec[];
+  receipts?: number;
+  /** Top level of the list (default true unless amendsOf is set: then nested in its parent's amendments). */
+  listed?: boolean;
+  /** Added to totalCharges so that this invoice does NOT reconcile with its rows (default 0). */
+  chargesAdjustment?: number;
+}
+
+export interface DatasetOptions {
+  invoices?: InvoiceSpec[];
+  /** Rows for parts that do not say (default 25). */
+  rowsPerPart?: number;
+}
+
+export type V2Kind = 'reconciliation' | 'usage';
+
+export interface Dataset {
+  invoices(): InvoiceSpec[];
+  /** The Invoice resource as get-by-id returns it, without pdfDownloadLink. */
+  invoiceJson(id: string): object;
+  rows(invoiceId: string, provider: string, lineItemType: string): number;
+  /** The exact JSON text served for that item (one line). */
+  row(invoiceId: string, provider: string, lineItemType: string, index: number): string;
+  v2Rows(invoiceId: string, kind: V2Kind): number;
+  /** The exact JSON line in the v2 gzip blobs. */
+  v2Row(invoiceId: string, kind: V2Kind, index: number): string;
+  totalCharges(id: string): number;
+  /** Sum of the rows' total fields, in the invoice currency (what a reconciliation should find). */
+  rowsTotal(id: string): number;
+  /** Version of the v2 export data for an invoice (bumped by `sim.bumpV2Version`). */
+  v2Version(id: string): number;
+  bumpV2Version(id: string): void;
+  /** Finds the part a request addresses; provider/type are matched leniently (one_time = onetime = OneTime). */
+  findPart(invoiceId: string, provider: string, lineItemType: string): PartSpec | undefined;
+}
+
+export const PARTNER_TENANT_ID = '6e75cca6-47f0-47a3-a928-9d5315750bd9';
+const PARTNER_ID = '6480d686-cfb4-424d-a945-6b9b9f000000';
+const CURRENCY_SYMBOLS: Record<string, string> = { USD: '$', EUR: '€', GBP: '£', CHF: 'CHF', JPY: '¥' };
+
+/** Normalises a provider: `one_time`, `OneTime`, `onetime` → `onetime`. */
+export const providerKey = (provider: string) => provider.toLowerCase().replace(/[_\s-]/g, '');
+/** Normalises a line-item type: `billing_line_items`, `BillingLineItems`, `billing` → `billing`. */
+export const typeKey = (type: string) =>
+  type
+    .toLowerCase()
+    .replace(/[_\s-]/g, '')
+    .replace(/lineitems$/, '');
+
+function defaultInvoices(rowsPerPart: number): InvoiceSpec[] {
+  const r = rowsPerPart;
+  const billing = (provider: string, rows: number, drift = false): PartSpec => ({
+    provider,
+    lineItemType: 'billing_line_items',
+    rows,
+    drift,
+  });
+  const usage = (provider: string, rows: number): PartSpec => ({ provider, lineItemType: 'usage_line_items', rows });
+  return [
+    {
+      id: 'D02005YFHI',
+      kind: 'legacy',
+      billingPeriod: '2021-06',
+      currency: 'USD',
+      parts: [billing('office', r, true), billing('azure', r + 3), usage('azure', r + 5)],
+      receipts: 1,
+    },
+    {
+      id: 'D070002ISK',
+      kind: 'legacy',
+      billingPeriod: '2023-02',
+      currency: 'EUR',
+      parts: [billing('office', r + 1), billing('azure', r), usage('azure', r + 2)],
+    },
+    {
+      id: 'G000024130',
+      kind: 'modern',
+      billingPeriod: '2021-05',
+      currency: 'USD',
+      parts: [billing('one_time', r + 2, true), usage('one_time', r + 4)],
+      receipts: 2,
+    },
+    {
+      id: 'G000024135',
+      kind: 'modern',
+      billingPeriod: '2023-04',
+      currency: 'GBP',
+      parts: [billing('one_time', r + 1), usage('one_time', r + 6)],
+    },
+    {
+      id: 'G000024136',
+      kind: 'modern',
+      billingPeriod: '2023-04',
+      currency: 'GBP',
+      documentType: 'adjustment_note',
+      amendsOf: 'G000024135',
+      parts: [billing('one_time', 3)],
+    },
+    {
+      id: 'G016907411',
+      kind: 'modern',
+      billingPeriod: '2025-03',
+      currency: 'EUR',
+      parts: [billing('one_time', r + 3), usage('one_time', r)],
+      receipts: 1,
+    },
+    {
+      id: 'G016907412',
+      kind: 'modern',
+      billingPeriod: '2025-03',
+      currency: 'EUR',
+      documentType: 'void_note',
+      amendsOf: 'G016907411',
+      parts: [billing('one_time', 2)],
+    },
+    {
+      id: 'G031809528',
+      kind: 'modern',
+      billingPeriod: '2026-09',
+      currency: 'CHF',
+      documentType: 'credit_note',
+      parts: [billing('one_time', 5)],
+    },
+    {
+      id: 'G058476717',
+      kind: 'modern',
+      billingPeriod: '2026-10',
+      currency: 'USD',
+      // Values the enums did not have when the clients were written (ref §0.6).
+      documentType: 'consolidated_statement',
+      parts: [billing('one_time', r + 4, true), usage('marketplace', r + 1)],
+      receipts: 1,
+    },
+    {
+      id: 'G012040490',
+      kind: 'modern',
+      billingPeriod: '2025-11',
+      currency: 'USD',
+      parts: [billing('one_time', r + 2)],
+      // Published before all its rows: the reconciliation report must show the gap.
+      chargesAdjustment: 117.25,
+    },
+  ];
+}
+
+function defaultParts(spec: InvoiceSpec, rowsPerPart: number): PartSpec[] {
+  if (spec.kind === 'legacy') {
+    return [
+      { provider: 'office', lineItemType: 'billing_line_items', rows: rowsPerPart },
+      { provider: 'azure', lineItemType: 'billing_line_items', rows: rowsPerPart },
+      { provider: 'azure', lineItemType: 'usage_line_items', rows: rowsPerPart },
+    ];
+  }
+  return [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: rowsPerPart }];
+}
+
+// ---- deterministic randomness -------------------------------------------------------------------------------
+
+function hashString(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return mix(h);
+}
+
+function mix(x: number): number {
+  let h = x | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** A tiny PRNG (mulberry32) for one row. */
+class RowRandom {
+  #state: number;
+  constructor(seed: number) {
+    this.#state = seed >>> 0;
+  }
+  next(): number {
+    this.#state = (this.#state + 0x6d2b79f5) | 0;
+    let t = this.#state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)] as T;
+  }
+  hex(length: number): string {
+    let out = '';
+    while (out.length < length)
+      out += Math.floor(this.next() * 0x100000000)
+        .toString(16)
+        .padStart(8, '0');
+    return out.slice(0, length);
+  }
+  guid(): string {
+    const h = this.hex(32);
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  }
+}
+
+// ---- row shapes ----------------------------------------------------------------------------------------------
+
+type Field = [key: string, jsonText: string];
+type RowShape = 'license' | 'usageBased' | 'dailyUsage' | 'oneTime' | 'dailyRated';
+
+const OBJECT_TYPES: Record<RowShape, string> = {
+  license: 'LicenseBasedLineItem',
+  usageBased: 'UsageBasedLineItem',
+  dailyUsage: 'DailyUsageLineItem',
+  oneTime: 'OneTimeInvoiceLineItem',
+  dailyRated: 'DailyRatedUsageLineItem',
+};
+
+function shapeOf(provider: string, lineItemType: string): RowShape {
+  const p = providerKey(provider);
+  const t = typeKey(lineItemType);
+  if (p === 'office' && t === 'billing') return 'license';
+  if (p === 'azure' && t === 'billing') return 'usageBased';
+  if (p === 'azure' && t === 'usage') return 'dailyUsage';
+  if (t === 'usage') return 'dailyRated';
+  return 'oneTime';
+}
+
+const CUSTOMERS = [
+  ['Contoso Ltd', 'contoso.onmicrosoft.com', 'US'],
+  ['Fabrikam Müller GmbH', 'fabrikam-de.onmicrosoft.com', 'DE'],
+  ['Northwind Traders', 'northwind.onmicrosoft.com', 'GB'],
+  ['Société Générale d’Essai', 'essai.onmicrosoft.com', 'FR'],
+  ['株式会社サンプル', 'sample-jp.onmicrosoft.com', 'JP'],
+  ['Tailspin "Toys" Inc.', 'tailspin.onmicrosoft.com', 'CH'],
+] as const;
+const PRODUCTS = [
+  ['CFQ7TTC0LH18', '0001', 'CFQ7TTC0K5DJ', 'Microsoft 365 Business Basic'],
+  ['CFQ7TTC0LDPB', '0001', 'CFQ7TTC0K7Q8', 'Microsoft 365 Business Premium'],
+  ['CFQ7TTC0LF8Q', '0002', 'CFQ7TTC0KXG7', 'Microsoft Defender for Endpoint P1'],
+  ['DZH318Z0BQ3Q', '0007', 'DZH318Z0C1ZZ', 'Azure plan'],
+] as const;
+const METERS = [
+  ['Virtual Machines', 'BS Series', 'B1s', 'Compute Hour', 'EASTUS2', 'Microsoft.Compute'],
+  ['Storage', 'Standard Page Blob', 'LRS Data Stored', '1 GB/Month', 'WESTEUROPE', 'Microsoft.Storage'],
+  ['Bandwidth', 'Rtn Preference: MGN', 'Data Transfer Out', '1 GB', 'NORTHEUROPE', 'Microsoft.Network'],
+] as const;
+
+const str = (value: string) => JSON.stringify(value);
+/** Cents as a decimal literal: 1234 → 12.34, -5 → -0.05. */
+const money = (cents: number) => {
+  const sign = cents < 0 ? '-' : '';
+  const abs = Math.abs(cents);
+  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
+};
+const pad2 = (n: number) => String(n).padStart(2, '0');
+function monthBounds(period: string): { start: string; endDay: number; year: number; month: number } {
+  const [y, m] = period.split('-').map(Number) as [number, number];
+  const endDay = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return { start: `${period}-01`, endDay, year: y, month: m };
+}
+
+interface RowContext {
+  seed: number;
+  invoice: InvoiceSpec;
+  part: PartSpec;
+  partHash: number;
+  shape: RowShape;
+  sign: number;
+}
+
+/** The fields of one row (v1 camelCase keys) and its total in cents. */
+function rowFields(ctx: RowContext, index: number): { fields: Field[]; totalCents: number } {
+  const rnd = new RowRandom(mix(ctx.partHash ^ Math.imul(index + 1, 0x9e3779b1)));
+  const { invoice, part, shape } = ctx;
+  const currency = invoice.currency ?? 'USD';
+  const customer = rnd.pick(CUSTOMERS);
+  const customerId = rnd.guid();
+  const subscriptionId = rnd.guid();
+  const { start, endDay, year, month } = monthBounds(invoice.billingPeriod);
+  const day = pad2(rnd.int(1, endDay));
+  const fraction = String(rnd.int(0, 9_999_999)).padStart(7, '0');
+  const drifted = part.drift === true && index % 2 === 1;
+  const end = `${invoice.billingPeriod}-${pad2(endDay)}`;
+  const f: Field[] = [];
+  const add = (key: string, text: string) => f.push([key, text]);
+  let totalCents = 0;
+
+  if (shape === 'license' || shape === 'usageBased' || shape === 'dailyUsage') {
+    const mpn = rnd.int(1_000_000, 9_999_999);
+    add('partnerId', str(PARTNER_ID));
+    add('customerId', str(customerId));
+    add('customerName', str(customer[0]));
+    // Legacy rows carry mpnId as a number; drifting rows send a string (ref §0.6).
+    add('mpnId', drifted ? str(String(mpn)) : String(mpn));
+    add('tier2MpnId', drifted ? '0' : str(''));
+    add('invoiceNumber', str(invoice.id));
+    add('subscriptionId', str(subscriptionId));
+    if (shape === 'dailyUsage') {
+      const meter = rnd.pick(METERS);
+      add('usageDate', str(`${invoice.billingPeriod}-${day}T00:00:00`));
+      add('serviceName', str(meter[0]));
+      add('serviceType', str(meter[1]));
+      add('resourceGuid', str(rnd.guid()));
+      add('resourceName', str(meter[2]));
+      add('region', str(meter[4]));
+      add('consumedQuantity', (rnd.int(1, 2_000_000) / 10_000).toString());
+      add('unit', str(meter[3]));
+      add('attributes', `{"objectType":"${OBJECT_TYPES[shape]}"}`);
+      return { fields: f, totalCents: 0 };
+    }
+    const quantity = rnd.int(1, 40) * ctx.sign;
+    const unitCents = rnd.int(100, 4_000);
+    totalCents = quantity * unitCents;
+    add('orderId', str(rnd.hex(32).toUpperCase()));
+    add('subscriptionStartDate', str(`${start}T00:00:00Z`));
+    add('subscriptionEndDate', str(`${end}T00:00:00+00:00`));
+    add('chargeStartDate', str(`${start}T00:00:00.${fraction}Z`));
+    add('chargeEndDate', str(`${end}T23:59:59.${fraction}Z`));
+    add('chargeType', str(ctx.sign < 0 ? 'Cancel' : rnd.pick(['New', 'Renew', 'Cycle fee'])));
+    add('currency', str(currency));
+    if (shape === 'license') {
+      const product = rnd.pick(PRODUCTS);
+      add('syndicationPartnerSubscriptionNumber', str(rnd.hex(10)));
+      add('offerId', str(rnd.guid().toUpperCase()));
+      add('durableOfferId', str(rnd.guid().toUpperCase()));
+      add('offerName', str(product[3]));
+      add('domainName', str(customer[1]));
+      add('billingCycleType', str('Monthly'));
+      add('subscriptionName', str(product[3]));
+      add('subscriptionDescription', str(`${product[3]} for ${customer[0]}`));
+      add('unitPrice', money(unitCents));
+      add('quantity', String(quantity));
+      add('amount', money(totalCents));
+      add('totalOtherDiscount', '0');
+      add('subtotal', money(totalCents));
+      add('tax', '0');
+      add('totalForCustomer', money(totalCents));
+    } else {
+      const meter = rnd.pick(METERS);
+      add('subscriptionName', str('Azure subscription 1'));
+      add('subscriptionDescription', str('Microsoft Azure'));
+      add('detailLineItemId', String(index + 1));
+      add('sku', str(meter[1]));
+      add('includedQuantity', '0');
+      add('overageQuantity', String(quantity));
+      add('listPrice', money(unitCents));
+      add('pretaxCharges', money(totalCents));
+      add('taxAmount', '0');
+      add('postTaxTotal', money(totalCents));
+      add('pretaxEffectiveRate', money(unitCents));
+      add('postTaxEffectiveRate', money(unitCents));
+      add('serviceName', str(meter[0]));
+      add('serviceType', str(meter[1]));
+      add('resourceGuid', str(rnd.guid()));
+      add('resourceName', str(meter[2]));
+      add('region', str(meter[4]));
+      add('consumedQuantity', String(quantity));
+      add('unit', str(meter[3]));
+    }
+    add('invoiceLineItemType', str('billing_line_items'));
+    add('billingProvider', str(providerKey(part.provider) === 'office' ? 'office' : 'azure'));
+    add('attributes', `{"objectType":"${OBJECT_TYPES[shape]}"}`);
+    return { fields: f, totalCents };
+  }
+
+  const mpn = String(rnd.int(1_000_000, 9_999_999));
+  add('partnerId', str(PARTNER_ID));
+  if (shape === 'dailyRated') add('partnerName', str(''));
+  add('customerId', str(shape === 'oneTime' ? `org:${customerId}` : customerId));
+  add('customerName', str(customer[0]));
+  add('customerDomainName', str(customer[1]));
+  add('customerCountry', str(customer[2]));
+  add('invoiceNumber', str(invoice.id));
+  // Modern rows carry mpnId as a string; drifting rows send a number (ref §0.6).
+  add('mpnId', drifted ? mpn : str(mpn));
+  add('resellerMpnId', drifted ? str('') : '0');
+  if (shape === 'oneTime') {
+    const product = rnd.pick(PRODUCTS);
+    const quantity = rnd.int(1, 50) * ctx.sign;
+    const unitCents = rnd.int(200, 3_600);
+    totalCents = quantity * unitCents;
+    add('orderId', str(rnd.hex(33)));
+    add('orderDate', str(`${start}T22:31:42.${fraction}Z`));
+    add('productId', str(product[0]));
+    add('skuId', str(product[1]));
+    add('availabilityId', str(product[2]));
+    add('productName', str(product[3]));
+    add('skuName', str(product[3]));
+    add('chargeType', str(ctx.sign < 0 ? 'Cancel' : 'New'));
+    add('unitPrice', money(unitCents));
+    add('effectiveUnitPrice', money(unitCents));
+    add('unitType', str('Licenses'));
+    add('quantity', String(quantity));
+    add('subtotal', money(totalCents));
+    add('taxTotal', '0');
+    add('totalForCustomer', money(totalCents));
+    add('currency', str(currency));
+    add('publisherName', str('Microsoft Corporation'));
+    add('publisherId', str(''));
+    add('subscriptionDescription', str(''));
+    add('subscriptionId', str(subscriptionId));
+    add('subscriptionStartDate', str(`${start}T19:53:55.${fraction}+00:00`));
+    add('subscriptionEndDate', str(`${end}T19:53:55.${fraction}+00:00`));
+    add('chargeStartDate', str(`${start}T00:00:00Z`));
+    add('chargeEndDate', str(`${end}T00:00:00Z`));
+    add('termAndBillingCycle', str('1 Month Subscription'));
+    add('alternateId', str(rnd.hex(12)));
+    add('priceAdjustmentDescription', str('["100.0% Tier 1 Discount"]'));
+    add('discountDetails', str(''));
+    add('pricingCurrency', str('USD'));
+    add('pcToBCExchangeRate', currency === 'USD' ? '1' : '0.9231650000000001');
+    add('pcToBCExchangeRateDate', str(`${year}-${pad2(month)}-01T23:59:59Z`));
+    add('billableQuantity', String(quantity));
+    add('meterDescription', str(''));
+    add('billingFrequency', str('Monthly'));
+    add('reservationOrderId', str(''));
+    add('creditReasonCode', str(''));
+    add('promotionId', str(''));
+    add('referenceId', str(''));
+    add('productQualifiers', '[]');
+    add('invoiceLineItemType', str('billing_line_items'));
+    add('billingProvider', str(providerKey(part.provider) === 'onetime' ? 'one_time' : part.provider));
+  } else {
+    const meter = rnd.pick(METERS);
+    totalCents = rnd.int(1, 90_000) * ctx.sign;
+    add('productId', str('DZH318Z0BQ3Q'));
+    add('skuId', str('0007'));
+    add('availabilityId', str('DZH318Z0C1ZZ'));
+    add('skuName', str(meter[1]));
+    add('productName', str(meter[0]));
+    add('publisherName', str('Microsoft'));
+    add('publisherId', str(''));
+    add('subscriptionId', str(subscriptionId));
+    add('subscriptionDescription', str('Azure plan'));
+    add('chargeStartDate', str(`${start}T00:00:00Z`));
+    add('chargeEndDate', str(`${end}T00:00:00Z`));
+    add('usageDate', str(`${invoice.billingPeriod}-${day}T00:00:00Z`));
+    add('meterType', str(meter[3]));
+    add('meterCategory', str(meter[0]));
+    add('meterId', str(rnd.guid()));
+    add('meterSubCategory', str(meter[1]));
+    add('meterName', str(meter[2]));
+    add('meterRegion', str(''));
+    add('unitOfMeasure', str(meter[3]));
+    add('resourceLocation', str(meter[4]));
+    add('consumedService', str(meter[5]));
+    add('resourceGroup', str(`RG${rnd.int(1, 9)}`));
+    add(
+      'resourceUri',
+      str(`/subscriptions/${subscriptionId}/resourceGroups/RG1/providers/${meter[5]}/resources/r${index}`),
+    );
+    add('tags', str(''));
+    add('additionalInfo', str('{ "ServiceType": "Standard_B1s", "UsageType": "ComputeHR_SW" }'));
+    add('serviceInfo1', str(''));
+    add('serviceInfo2', str(''));
+    add('chargeType', str('new'));
+    add('unitPrice', '0.0209496384791679');
+    add('quantity', `${rnd.int(1, 900)}.200004`);
+    add('unitType', str('1 Hour'));
+    add('billingPreTaxTotal', money(totalCents));
+    add('billingCurrency', str(currency));
+    add('pricingPreTaxTotal', money(totalCents));
+    add('pricingCurrency', str('USD'));
+    add('entitlementId', str(rnd.guid()));
+    add('entitlementDescription', str('Partner Subscription'));
+    add('pcToBCExchangeRate', '1');
+    add('pcToBCExchangeRateDate', str(`${year}-${pad2(month)}-01T00:00:00Z`));
+    // More digits than a double holds: JSON.parse would not round-trip it, so rows must be copied verbatim.
+    add('effectiveUnitPrice', index % 5 === 0 ? '0.1999968000511991808131' : '0.0209496384791679');
+    add('rateOfPartnerEarnedCredit', '0');
+    add('hasPartnerEarnedCredit', 'false');
+    add('creditType', str(''));
+    add('rateOfCredit', 'null');
+    add('invoiceLineItemType', str('usage_line_items'));
+    add('billingProvider', str('marketplace'));
+  }
+  add('attributes', `{"objectType":"${OBJECT_TYPES[shape]}"}`);
+  return { fields: f, totalCents };
+}
+
+const PASCAL_EXCEPTIONS: Record<string, string> = {
+  pcToBCExchangeRate: 'PCToBCExchangeRate',
+  pcToBCExchangeRateDate: 'PCToBCExchangeRateDate',
+  resourceUri: 'ResourceURI',
+  unitOfMeasure: 'Unit',
+};
+const V2_DROPPED = new Set(['attributes', 'invoiceLineItemType', 'billingProvider']);
+const pascal = (key: string) => PASCAL_EXCEPTIONS[key] ?? key.charAt(0).toUpperCase() + key.slice(1);
+
+const joinV1 = (fields: Field[]) => `{${fields.map(([k, v]) => `"${k}":${v}`).join(',')}}`;
+const joinV2 = (fields: Field[]) =>
+  `{${fields
+    .filter(([k]) => !V2_DROPPED.has(k))
+    .map(([k, v]) => `"${pascal(k)}":${v}`)
+    .join(',')}}`;
+
+// ---- the dataset ---------------------------------------------------------------------------------------------
+
+export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
+  const rowsPerPart = options.rowsPerPart ?? 25;
+  const specs = (options.invoices ?? defaultInvoices(rowsPerPart)).map((spec) => ({
+    ...spec,
+    parts: spec.parts ?? defaultParts(spec, rowsPerPart),
+  }));
+  const byId = new Map(specs.map((s) => [s.id, s]));
+  const versions = new Map<string, number>();
+  const totals = new Map<string, number>();
+
+  const spec = (id: string): InvoiceSpec => {
+    const found = byId.get(id);
+    if (!found) throw new Error(`unknown invoice ${id}`);
+    return found;
+  };
+  const context = (invoice: InvoiceSpec, part: PartSpec): RowContext => ({
+    seed,
+    invoice,
+    part,
+    partHash: hashString(`${seed}|${invoice.id}|${providerKey(part.provider)}|${typeKey(part.lineItemType)}`),
+    shape: shapeOf(part.provider, part.lineItemType),
+    sign: invoice.documentType === 'credit_note' || invoice.documentType === 'void_note' ? -1 : 1,
+  });
+  const findPart = (invoiceId: string, provider: string, lineItemType: string): PartSpec | undefined => {
+    const invoice = byId.get(invoiceId);
+    if (!invoice) return undefined;
+    const p = providerKey(provider);
+    const t = typeKey(lineItemType);
+    const parts = invoice.parts ?? [];
+    const exact = parts.find((x) => providerKey(x.provider) === p && typeKey(x.lineItemType) === t);
+    if (exact) return exact;
+    // `provider=onetime` also serves the marketplace details (and the other way round), ref §5.1.
+    if (p === 'onetime' || p === 'marketplace') {
+      return parts.find(
+        (x) =>
+          (providerKey(x.provider) === 'onetime' || providerKey(x.provider) === 'marketplace') &&
+          typeKey(x.lineItemType) === t,
+      );
+    }
+    return undefined;
+  };
+  const v2Part = (invoiceId: string, kind: V2Kind): PartSpec | undefined => {
+    const invoice = byId.get(invoiceId);
+    if (!invoice || invoice.kind === 'legacy') return undefined;
+    return findPart(invoiceId, 'onetime', kind === 'usage' ? 'usage' : 'billing');
+  };
+  const rowsTotal = (id: string): number => {
+    const cached = totals.get(id);
+    if (cached !== undefined) return cached;
+    const invoice = spec(id);
+    let cents = 0;
+    for (const part of invoice.parts ?? []) {
+      const ctx = context(invoice, part);
+      if (ctx.shape === 'dailyUsage') continue;
+      for (let i = 0; i < part.rows; i++) cents += rowFields(ctx, i).totalCents;
+    }
+    const total = cents / 100;
+    totals.set(id, total);
+    return total;
+  };
+  const totalCharges = (id: string) => Math.round((rowsTotal(id) + (spec(id).chargesAdjustment ?? 0)) * 100) / 100;
+
+  const invoiceJson = (id: string): Record<string, unknown> => {
+    const invoice = spec(id);
+    const currency = invoice.currency ?? 'USD';
+    const { endDay, year, month } = monthBounds(invoice.billingPeriod);
+    const typeName = invoice.kind === 'legacy' ? 'Recurring' : 'OneTime';
+    const issued = new Date(Date.UTC(year, month, 8));
+    const receiptRandom = new RowRandom(hashString(`${seed}|${id}|receipts`));
+    const receipts = Array.from({ length: invoice.receipts ?? 0 }, () => {
+      const receiptId = String(receiptRandom.int(1_000_000, 9_999_999));
+      return { id: receiptId, taxReceiptPdfDownloadLink: `/invoices/${id}/receipts/${receiptId}/documents/statement` };
+    });
+    const amendments = specs.filter((s) => s.amendsOf === id && s.listed !== true).map((s) => invoiceJson(s.id));
+    const pascalSegment = (value: string) =>
+      value
+        .split('_')
+        .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+        .join('');
+    return {
+      id,
+      invoiceDate: `${issued.toISOString().slice(0, 10)}T22:40:37.5897767Z`,
+      billingPeriodStartDate: `${invoice.billingPeriod}-01T00:00:00Z`,
+      billingPeriodEndDate: `${invoice.billingPeriod}-${pad2(endDay)}T23:59:59.9999999Z`,
+      totalCharges: totalCharges(id),
+      paidAmount: 0,
+      currencyCode: currency,
+      currencySymbol: CURRENCY_SYMBOLS[currency] ?? currency,
+      taxReceipts: receipts,
+      invoiceDetails: (invoice.parts ?? []).map((part) => ({
+        invoiceLineItemType: part.lineItemType,
+        billingProvider: part.provider,
+        links: {
+          self: {
+            uri: `/invoices/${typeName}-${id}/lineitems/${pascalSegment(part.provider)}/${pascalSegment(part.lineItemType)}`,
+            method: 'GET',
+            headers: [],
+          },
+        },
+        attributes: { objectType: 'InvoiceDetail' },
+      })),
+      ...(amendments.length > 0 ? { amendments } : {}),
+      documentType: invoice.documentType ?? 'invoice',
+      invoiceType: typeName,
+      ...(invoice.amendsOf ? { amendsOf: invoice.amendsOf } : {}),
+      links: { self: { uri: `/invoices/${typeName}-${id}`, method: 'GET', headers: [] } },
+      attributes: { objectType: 'Invoice' },
+    };
+  };
+
+  const checkIndex = (count: number, index: number) => {
+    if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`row ${index} of ${count}`);
+  };
+
+  return {
+    invoices: () => specs,
+    invoiceJson,
+    rows: (invoiceId, provider, lineItemType) => findPart(invoiceId, provider, lineItemType)?.rows ?? 0,
+    row(invoiceId, provider, lineItemType, index) {
+      const part = findPart(invoiceId, provider, lineItemType);
+      if (!part) throw new Error(`invoice ${invoiceId} has no ${provider}/${lineItemType} part`);
+      checkIndex(part.rows, index);
+      return joinV1(rowFields(context(spec(invoiceId), part), index).fields);
+    },
+    v2Rows: (invoiceId, kind) => v2Part(invoiceId, kind)?.rows ?? 0,
+    v2Row(invoiceId, kind, index) {
+      const part = v2Part(invoiceId, kind);
+      if (!part) throw new Error(`invoice ${invoiceId} has no v2 ${kind} data`);
+      checkIndex(part.rows, index);
+      return joinV2(rowFields(context(spec(invoiceId), part), index).fields);
+    },
+    totalCharges,
+    rowsTotal,
+    v2Version: (id) => versions.get(id) ?? 1,
+    bumpV2Version: (id) => {
+      spec(id);
+      versions.set(id, (versions.get(id) ?? 1) + 1);
+    },
+    findPart,
+  };
+}
+
+/** Yields the rows of a range as text chunks (a few hundred rows each), for streaming without building a page. */
+export function* rowChunks(
+  count: number,
+  from: number,
+  to: number,
+  render: (index: number) => string,
+  separator: string,
+  rowsPerChunk = 256,
+): Generator<string> {
+  let buffer: string[] = [];
+  for (let i = from; i < Math.min(to, count); i++) {
+    buffer.push(render(i));
+    if (buffer.length === rowsPerChunk) {
+      yield buffer.join(separator) + (i + 1 < Math.min(to, count) ? separator : '');
+      buffer = [];
+    }
+  }
+  if (buffer.length > 0) yield buffer.join(separator);
+}

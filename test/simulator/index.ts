@@ -1,0 +1,323 @@
+// The Partner Center + Microsoft Graph simulator: four loopback HTTP hosts (Partner Center v1, Graph v2, a blob
+// host for signed links and export blobs, an Entra-like token endpoint) over one seeded dataset and one clock.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createDataset, type Dataset, type DatasetOptions } from './dataset.js';
+import { FaultList, type Faults, type SimHost } from './faults.js';
+import { GraphState, handleBlob, handleGraph } from './graph.js';
+import {
+  type Exchange,
+  lowerQuery,
+  type RecordedRequest,
+  type ResolvedOptions,
+  type SimState,
+  send,
+  signer,
+  sleep,
+} from './http.js';
+import { handlePartnerCenter } from './partner-center.js';
+import {
+  instanceDiscovery,
+  issueAccessToken,
+  openIdConfiguration,
+  type RefreshTokenOptions,
+  RefreshTokenStore,
+  tokenEndpoint,
+} from './tokens.js';
+
+export type { Dataset, DatasetOptions, InvoiceSpec, PartSpec, V2Kind } from './dataset.js';
+export { PARTNER_TENANT_ID } from './dataset.js';
+export type { FaultRule, Faults, SimHost } from './faults.js';
+export { apiFault, graphThrottle, throttle } from './faults.js';
+export type { RecordedRequest } from './http.js';
+export { AUDIENCES, CLIENT_ID } from './tokens.js';
+
+export interface SimulatorOptions {
+  /** Dataset seed (default 1). */
+  seed?: number;
+  dataset?: DatasetOptions;
+  /** Line-item page size cap and default (default 2000); a larger `size` is clamped. */
+  pageSizeCap?: number;
+  /** Invoice list page size when the request has no `size` (default 4, so the default dataset needs paging). */
+  invoicePageSize?: number;
+  /** Added to every Partner Center and Graph response (default 0); see also `setLatency`. */
+  latencyMs?: number;
+  /** pdfDownloadLink on get-by-id: the relative statement path, or an absolute signed URL on the blob host (default 'signed'). */
+  pdfLinkMode?: 'relative' | 'signed';
+  /** Lifetime of a signed pdfDownloadLink on the simulator clock (default 30 min). */
+  pdfLinkTtlMs?: number;
+  /** Simulator clock start (default 2026-11-21T00:00:00Z); it advances with real time and by `clock.advance`. */
+  startTime?: number;
+  /** By-id, statement and receipts need a delegated token (`scp` claim), else 403 code 2032 (default true). */
+  enforceAppUser?: boolean;
+  /** Reject a missing, expired or wrong-audience bearer with 401 (default true). */
+  requireAuth?: boolean;
+  /** Prefix every Partner Center JSON response with a UTF-8 BOM (default false). */
+  bom?: boolean;
+  /** Emit line-item next links malformed as in the docs' examples (`...&offset=`, `size=2?seekOperation=Next`). */
+  malformedNextLinks?: boolean;
+  v2?: {
+    /** Polls answered `running` before the export succeeds (default 1). */
+    pollsBeforeDone?: number;
+    /** Where the success operation puts the manifest (default 'link'). */
+    manifestMode?: 'inline' | 'link' | 'both';
+    /** SAS lifetime on the simulator clock (default 60 min). */
+    sasTtlMs?: number;
+    /** Retry-After on running polls (default 1). */
+    retryAfterSeconds?: number;
+    /** Rows per export blob; more rows make several blobs (default 50_000). */
+    rowsPerBlob?: number;
+  };
+  /** Token endpoint behaviour. */
+  auth?: RefreshTokenOptions & {
+    /** Base URL clients see for the authority (e.g. a fake https origin rewritten to `authorityUrl`); used in metadata. */
+    publicAuthorityUrl?: string;
+  };
+}
+
+export interface Simulator {
+  /** http://127.0.0.1:<port> (the client appends /v1/...). */
+  partnerCenterUrl: string;
+  /** http://127.0.0.1:<port> (the client appends /v1.0/...). */
+  graphUrl: string;
+  /** Another host: signed PDF links and manifest blobs. */
+  blobUrl: string;
+  /** Token endpoint: POST {authorityUrl}/{tenant}/oauth2/v2.0/token. */
+  authorityUrl: string;
+  dataset: Dataset;
+  /** Every request to every host, in arrival order (status filled in when answered; 0 = connection reset). */
+  requests: RecordedRequest[];
+  clock: { now(): number; advance(ms: number): void };
+  faults: Faults;
+  setLatency(ms: number): void;
+  issueToken(o: { audience: 'partnercenter' | 'graph'; appUser?: boolean; ttlSeconds?: number }): string;
+  /** A refresh token the token endpoint will redeem (and rotate). */
+  seedRefreshToken(): string;
+  /** Every refresh token issued so far stops working (invalid_grant). */
+  revokeRefreshTokens(): void;
+  /** New v2 data version for an invoice: manifests issued afterwards carry a new eTag and InvoiceVersion. */
+  bumpV2Version(invoiceId: string): void;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_START = Date.parse('2026-11-21T00:00:00Z');
+
+function resolveOptions(o: SimulatorOptions): ResolvedOptions {
+  return {
+    seed: o.seed ?? 1,
+    pageSizeCap: o.pageSizeCap ?? 2000,
+    invoicePageSize: o.invoicePageSize ?? 4,
+    latencyMs: o.latencyMs ?? 0,
+    pdfLinkMode: o.pdfLinkMode ?? 'signed',
+    pdfLinkTtlMs: o.pdfLinkTtlMs ?? 30 * 60_000,
+    enforceAppUser: o.enforceAppUser ?? true,
+    requireAuth: o.requireAuth ?? true,
+    bom: o.bom ?? false,
+    malformedNextLinks: o.malformedNextLinks ?? false,
+    v2: {
+      pollsBeforeDone: o.v2?.pollsBeforeDone ?? 1,
+      manifestMode: o.v2?.manifestMode ?? 'link',
+      sasTtlMs: o.v2?.sasTtlMs ?? 60 * 60_000,
+      retryAfterSeconds: o.v2?.retryAfterSeconds ?? 1,
+      rowsPerBlob: o.v2?.rowsPerBlob ?? 50_000,
+    },
+    auth: o.auth ?? {},
+  };
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const resolved = resolveOptions(options);
+  const dataset = createDataset(resolved.seed, options.dataset);
+  const startReal = Date.now();
+  let skew = (options.startTime ?? DEFAULT_START) - startReal;
+  const clock = {
+    now: () => Date.now() + skew,
+    advance: (ms: number) => {
+      skew += ms;
+    },
+  };
+  const faults = new FaultList();
+  const requests: RecordedRequest[] = [];
+  const graph = new GraphState();
+  const state: SimState = {
+    options: resolved,
+    dataset,
+    now: clock.now,
+    urls: { partnerCenter: '', graph: '', blob: '', authority: '' },
+    faults,
+    refreshTokens: new RefreshTokenStore(resolved.auth),
+    sign: signer(randomBytes(32)),
+  };
+
+  const servers: Server[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const host = (name: SimHost, handler: (ex: Exchange) => Promise<void> | void) => {
+    const server = createServer((req, res) => {
+      void serve(name, req, res, handler);
+    });
+    server.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    servers.push(server);
+    return server;
+  };
+
+  async function serve(
+    name: SimHost,
+    req: IncomingMessage,
+    res: ServerResponse,
+    handler: (ex: Exchange) => Promise<void> | void,
+  ): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const record: RecordedRequest = {
+      host: name,
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers,
+      status: 0,
+      at: clock.now(),
+    };
+    requests.push(record);
+    res.on('finish', () => {
+      record.status = res.statusCode;
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const ex: Exchange = { host: name, req, res, url, query: lowerQuery(url), body: Buffer.concat(chunks) };
+    try {
+      if ((name === 'partnercenter' || name === 'graph') && resolved.latencyMs > 0) await sleep(resolved.latencyMs);
+      const rule = faults.take(name, record.method, url.pathname);
+      if (rule) {
+        switch (rule.kind) {
+          case 'status':
+            return send(ex, rule.status, rule.body, rule.headers ?? {});
+          case 'reset':
+            req.socket.destroy();
+            return;
+          case 'resetMidBody':
+            cutMidBody(res);
+            break;
+          case 'delay':
+            await sleep(rule.ms);
+            break;
+          case 'v2NoData':
+            ex.noDataPolls = rule.polls;
+            break;
+        }
+      }
+      await handler(ex);
+    } catch (error) {
+      if (!res.headersSent) {
+        send(
+          ex,
+          500,
+          JSON.stringify({
+            code: 500,
+            description: `simulator error: ${String(error)}`,
+            data: [],
+            source: 'Simulator',
+          }),
+          {
+            'content-type': 'application/json',
+          },
+        );
+      } else {
+        res.destroy();
+      }
+    }
+  }
+
+  const pcServer = host('partnercenter', (ex) => handlePartnerCenter(ex, state));
+  const graphServer = host('graph', (ex) => handleGraph(ex, state, graph));
+  const blobServer = host('blob', (ex) => handleBlob(ex, state));
+  const tokenServer = host('token', (ex) => handleToken(ex, state));
+  state.urls.partnerCenter = await listen(pcServer);
+  state.urls.graph = await listen(graphServer);
+  state.urls.blob = await listen(blobServer);
+  state.urls.authority = await listen(tokenServer);
+
+  return {
+    partnerCenterUrl: state.urls.partnerCenter,
+    graphUrl: state.urls.graph,
+    blobUrl: state.urls.blob,
+    authorityUrl: state.urls.authority,
+    dataset,
+    requests,
+    clock,
+    faults,
+    setLatency: (ms) => {
+      resolved.latencyMs = ms;
+    },
+    issueToken: (o) => issueAccessToken(clock.now(), o),
+    seedRefreshToken: () => state.refreshTokens.seed(),
+    revokeRefreshTokens: () => state.refreshTokens.revokeAll(),
+    bumpV2Version: (invoiceId) => dataset.bumpV2Version(invoiceId),
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    },
+  };
+}
+
+/** Sends the headers and about half of the first body chunk, then drops the connection. */
+function cutMidBody(res: ServerResponse): void {
+  const cut = (chunk: unknown) => {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.alloc(0);
+    const part = data.subarray(0, Math.max(1, Math.floor(data.length / 2)));
+    const write = originalWrite as (this: ServerResponse, data: Buffer, done: () => void) => boolean;
+    write.call(res, part, () => res.socket?.destroy());
+    res.write = (() => true) as typeof res.write;
+    res.end = (() => res) as typeof res.end;
+  };
+  const originalWrite = res.write;
+  res.write = ((chunk: unknown) => {
+    cut(chunk);
+    return true;
+  }) as typeof res.write;
+  res.end = ((chunk?: unknown) => {
+    cut(typeof chunk === 'function' ? undefined : chunk);
+    return res;
+  }) as typeof res.end;
+}
+
+function handleToken(ex: Exchange, state: SimState) {
+  const path = ex.url.pathname;
+  const base = state.options.auth.publicAuthorityUrl ?? state.urls.authority;
+  const json = (status: number, body: unknown) =>
+    send(ex, status, JSON.stringify(body), {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store, no-cache',
+      'x-ms-request-id': crypto.randomUUID(),
+    });
+  // Paths are matched by suffix so an origin rewrite may add a prefix (e.g. `/auth`).
+  const token = /\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(path);
+  if (token && ex.req.method === 'POST') {
+    const result = tokenEndpoint(
+      token[1] ?? 'common',
+      new URLSearchParams(ex.body.toString('utf8')),
+      state.now(),
+      state.refreshTokens,
+      state.options.auth,
+    );
+    return json(result.status, result.body);
+  }
+  const config = /\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(path);
+  if (config && ex.req.method === 'GET') return json(200, openIdConfiguration(base, config[1] ?? 'common'));
+  if (/\/common\/discovery\/instance$/.test(path) && ex.req.method === 'GET') return json(200, instanceDiscovery(base));
+  return json(404, { error: 'not_found', error_description: `AADSTS90002: No such endpoint ${path}.` });
+}

@@ -1,0 +1,232 @@
+// Partner Center v1 invoice endpoints (ref §2-§5, §10, §12 items 1-6): invoice list and by-id, statement and receipt
+// PDFs, line items with offset paging (office/azure) and seek paging (onetime/marketplace), quirks included.
+import { randomBytes } from 'node:crypto';
+import { providerKey, rowChunks, typeKey } from './dataset.js';
+import { type Exchange, type SimState, send, sendStream } from './http.js';
+import { pdfBytes } from './pdf.js';
+import { checkBearer } from './tokens.js';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const INVALID_REQUEST = JSON.stringify({ message: 'The request is invalid.' });
+const fault = (code: number | string, description: string) =>
+  JSON.stringify({ code, description, data: [], source: 'PartnerFD' });
+const link = (uri: string, headers: { key: string; value: string }[] = []) => ({ uri, method: 'GET', headers });
+
+export async function handlePartnerCenter(ex: Exchange, state: SimState): Promise<void> {
+  const headers = responseHeaders(ex);
+  const json = (status: number, body: string) =>
+    send(ex, status, (state.options.bom ? '\uFEFF' : '') + body, { ...headers, 'content-type': JSON_TYPE });
+
+  if (ex.req.method !== 'GET') return json(405, fault(405, 'The requested resource does not support this method.'));
+  const segments = ex.url.pathname.split('/').filter(Boolean);
+  if (segments[0]?.toLowerCase() !== 'v1' || segments[1]?.toLowerCase() !== 'invoices') {
+    return send(ex, 404, undefined, headers);
+  }
+
+  if (state.options.requireAuth) {
+    const check = checkBearer(ex.req.headers.authorization, 'partnercenter', state.now());
+    if (!check.ok) {
+      ex.res.setHeader('www-authenticate', 'OAuth realm=urn:cpsvc:cpid:6480d686-cfb4-424d-a945-6b9b9f000000');
+      return json(401, fault(401, `Unauthorized: the bearer token is ${check.reason}.`));
+    }
+    const appUserOnly =
+      segments.length === 3 || segments[3]?.toLowerCase() === 'documents' || segments[3]?.toLowerCase() === 'receipts';
+    if (appUserOnly && state.options.enforceAppUser && !check.claims.scp) {
+      return json(403, fault(2032, 'Access denied'));
+    }
+  }
+
+  if (segments.length === 2) return listInvoices(ex, state, json);
+  const id = decodeURIComponent(segments[2] ?? '').replace(/^(recurring|onetime)-/i, '');
+  if (!state.dataset.invoices().some((s) => s.id === id)) return json(404, fault(1000, 'Not found'));
+  const rest = segments.slice(3).map((s) => s.toLowerCase());
+
+  if (rest.length === 0) {
+    const invoice = state.dataset.invoiceJson(id) as Record<string, unknown>;
+    return json(200, JSON.stringify(withPdfLink(invoice, id, state)));
+  }
+  if (rest.length === 2 && rest[0] === 'documents' && rest[1] === 'statement') {
+    return sendPdf(ex, headers, `statement:${state.options.seed}:${id}`, `Invoice ${id}`, `Invoice_${id}.pdf`);
+  }
+  if (rest.length === 4 && rest[0] === 'receipts' && rest[2] === 'documents' && rest[3] === 'statement') {
+    const receiptId = segments[4] ?? '';
+    const invoice = state.dataset.invoiceJson(id) as { taxReceipts: { id: string }[] };
+    if (!invoice.taxReceipts.some((r) => r.id === receiptId)) return json(404, fault(1000, 'Not found'));
+    return sendPdf(
+      ex,
+      headers,
+      `receipt:${state.options.seed}:${id}:${receiptId}`,
+      `Tax receipt ${receiptId}`,
+      `E-Tax-${receiptId}.pdf`,
+    );
+  }
+  if (rest[0] === 'lineitems' && (rest.length === 1 || rest.length === 3)) {
+    return lineItems(ex, state, id, rest.length === 3 ? [segments[4] ?? '', segments[5] ?? ''] : undefined, json);
+  }
+  return send(ex, 404, undefined, headers);
+}
+
+function responseHeaders(ex: Exchange): Record<string, string> {
+  const requestId = ex.req.headers['ms-requestid'];
+  const correlationId = ex.req.headers['ms-correlationid'];
+  return {
+    'ms-requestid': typeof requestId === 'string' && requestId ? requestId : crypto.randomUUID(),
+    'ms-correlationid': typeof correlationId === 'string' && correlationId ? correlationId : crypto.randomUUID(),
+    'ms-cv': `${randomBytes(12).toString('base64url')}.0`,
+    'ms-serverid': '101112616',
+  };
+}
+
+function sendPdf(ex: Exchange, headers: Record<string, string>, key: string, title: string, filename: string): void {
+  send(ex, 200, pdfBytes(key, title), {
+    ...headers,
+    'content-type': 'application/pdf',
+    'content-disposition': `attachment; filename=${filename}`,
+  });
+}
+
+function withPdfLink(invoice: Record<string, unknown>, id: string, state: SimState): Record<string, unknown> {
+  let pdfDownloadLink = `/invoices/${id}/documents/statement`;
+  if (state.options.pdfLinkMode === 'signed') {
+    const path = `/statements/${encodeURIComponent(id)}.pdf`;
+    const se = new Date(state.now() + state.options.pdfLinkTtlMs).toISOString();
+    const sig = state.sign(`${path}|${se}`);
+    pdfDownloadLink = `${state.urls.blob}${path}?se=${encodeURIComponent(se)}&sig=${encodeURIComponent(sig)}`;
+  }
+  // Same place as in the docs' example: right after currencySymbol.
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(invoice)) {
+    out[key] = value;
+    if (key === 'currencySymbol') out.pdfDownloadLink = pdfDownloadLink;
+  }
+  return out;
+}
+
+const parseCount = (value: string | undefined, fallback: number): number | undefined => {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) return undefined;
+  return Number(value);
+};
+
+function listInvoices(ex: Exchange, state: SimState, json: (status: number, body: string) => void) {
+  const size = parseCount(ex.query.get('size'), state.options.invoicePageSize);
+  const offset = parseCount(ex.query.get('offset'), 0);
+  if (size === undefined || offset === undefined || size < 1) return json(400, INVALID_REQUEST);
+  const pageSize = Math.min(size, 1000);
+  const listed = state.dataset.invoices().filter((s) => s.listed ?? !s.amendsOf);
+  const page = listed.slice(offset, offset + pageSize);
+  const links: Record<string, unknown> = { self: link(`/invoices?size=${pageSize}&offset=${offset}`) };
+  if (offset + pageSize < listed.length) links.next = link(`/invoices?size=${pageSize}&offset=${offset + pageSize}`);
+  const items = page.map((s) => JSON.stringify(state.dataset.invoiceJson(s.id)));
+  json(
+    200,
+    `{"totalCount":${items.length},"items":[${items.join(',')}],"links":${JSON.stringify(links)},"attributes":{"objectType":"Collection"}}`,
+  );
+}
+
+type PagingStyle = 'offset' | 'seek';
+
+async function lineItems(
+  ex: Exchange,
+  state: SimState,
+  id: string,
+  pathForm: [string, string] | undefined,
+  json: (status: number, body: string) => void,
+): Promise<void> {
+  const q = ex.query;
+  const providerValue = pathForm ? pathForm[0] : q.get('provider');
+  const typeValue = pathForm ? pathForm[1] : q.get('invoicelineitemtype');
+  if (!providerValue || !typeValue) return json(400, INVALID_REQUEST);
+  const provider = providerValue.toLowerCase();
+  const type = typeValue.toLowerCase();
+  // Only these spellings bind (ref §11: `one_time` is "The request is invalid.").
+  if (!['office', 'azure', 'onetime', 'marketplace'].includes(provider)) return json(400, INVALID_REQUEST);
+  if (!['billinglineitems', 'usagelineitems'].includes(type)) return json(400, INVALID_REQUEST);
+  if (provider === 'office' && type === 'usagelineitems') {
+    return json(400, fault('InvalidInput', 'Invoice Line Item type is not valid'));
+  }
+  const style: PagingStyle = provider === 'office' || provider === 'azure' ? 'offset' : 'seek';
+  const usage = type === 'usagelineitems';
+  if (!pathForm && style === 'seek' && usage && (!q.get('currencycode') || !q.get('period'))) {
+    return json(400, INVALID_REQUEST);
+  }
+  const size = parseCount(q.get('size'), state.options.pageSizeCap);
+  if (size === undefined || size < 1) return json(400, INVALID_REQUEST);
+  const pageSize = Math.min(size, state.options.pageSizeCap);
+
+  const invoice = state.dataset.invoices().find((s) => s.id === id);
+  let part = state.dataset.findPart(id, provider, usage ? 'usage' : 'billing');
+  // Quirks: the path form of OneTime usage answers an empty array (ref §11, Java #119); a currency filter that
+  // does not match the invoice finds nothing.
+  if (pathForm && style === 'seek' && usage) part = undefined;
+  const currency = q.get('currencycode');
+  if (currency && invoice && currency.toLowerCase() !== (invoice.currency ?? 'USD').toLowerCase()) part = undefined;
+  const total = part?.rows ?? 0;
+  const partKey = `${id}|${style === 'seek' ? 'onetime' : providerKey(provider)}|${typeKey(type)}`;
+
+  let from = 0;
+  if (style === 'offset') {
+    const offset = parseCount(q.get('offset'), 0);
+    if (offset === undefined) return json(400, INVALID_REQUEST);
+    from = offset;
+  } else if (q.has('seekoperation')) {
+    if (q.get('seekoperation')?.toLowerCase() !== 'next') return json(400, INVALID_REQUEST);
+    const token = ex.req.headers['ms-continuationtoken'];
+    const decoded = typeof token === 'string' ? readSeekToken(token, partKey, state) : undefined;
+    if (decoded === undefined) {
+      return json(400, fault(400, 'The continuation token is missing or not valid for this request.'));
+    }
+    from = decoded;
+  }
+  const to = Math.min(from + pageSize, total);
+  const count = Math.max(0, to - from);
+
+  const basePath = `/invoices/${ex.url.pathname.split('/').slice(3).join('/')}`;
+  const selfQuery = [...ex.url.searchParams].filter(([name]) => name.toLowerCase() !== 'seekoperation');
+  const selfUri = `${basePath}${selfQuery.length ? `?${new URLSearchParams(selfQuery)}` : ''}`;
+  const links: Record<string, unknown> = { self: link(selfUri) };
+  let continuation = '';
+  if (to < total) {
+    if (style === 'offset') {
+      const nextQuery = new URLSearchParams(selfQuery.filter(([name]) => name.toLowerCase() !== 'offset'));
+      if (!nextQuery.has('size')) nextQuery.set('size', String(pageSize));
+      const next = `${basePath}?${nextQuery}&offset=${to}`;
+      // Malformed links as in the docs' examples (ref §5.3): a truncated offset.
+      links.next = link(state.options.malformedNextLinks ? next.replace(/offset=\d+$/, 'offset=') : next);
+    } else {
+      const token = seekToken(partKey, to, state);
+      continuation = `"continuationToken":${JSON.stringify(token)},`;
+      const sep = selfQuery.length ? '&' : '?';
+      const next = `${selfUri}${state.options.malformedNextLinks ? '?' : sep}seekOperation=Next`;
+      links.next = link(next, [{ key: 'MS-ContinuationToken', value: token }]);
+    }
+  }
+
+  const render = (i: number) => state.dataset.row(id, part?.provider ?? provider, part?.lineItemType ?? type, i);
+  const head = `${state.options.bom ? '\uFEFF' : ''}{${continuation}"totalCount":${count},"items":[\n`;
+  const tail = `\n],"links":${JSON.stringify(links)},"attributes":{"objectType":"Collection"}}`;
+  const headers = { ...responseHeadersOf(ex), 'content-type': JSON_TYPE };
+  await sendStream(ex, 200, headers, [head, ...(count > 0 ? rowChunks(total, from, to, render, ',\n') : []), tail]);
+}
+
+/** Headers already chosen for this exchange are regenerated consistently from the request. */
+function responseHeadersOf(ex: Exchange): Record<string, string> {
+  return responseHeaders(ex);
+}
+
+// The seek token is opaque to clients and carries commas, `/` and `=` as real ones do (ref §5.3). It is signed,
+// so the server can validate it without keeping state per page.
+function seekToken(partKey: string, from: number, state: SimState): string {
+  const mac = state.sign(`${partKey}|${from}`);
+  return `d19617b8-fbe5-4684-a5d8-0230972fb0cf,${Buffer.from(String(from)).toString('base64')}_a4ayc/80/${mac},0d81c700`;
+}
+
+function readSeekToken(token: string, partKey: string, state: SimState): number | undefined {
+  const match = /^d19617b8-fbe5-4684-a5d8-0230972fb0cf,([A-Za-z0-9+/=]+)_a4ayc\/80\/([A-Za-z0-9+/=]+),0d81c700$/.exec(
+    token,
+  );
+  if (!match) return undefined;
+  const from = Number(Buffer.from(match[1] ?? '', 'base64').toString('utf8'));
+  if (!Number.isInteger(from) || from < 0) return undefined;
+  return state.sign(`${partKey}|${from}`) === match[2] ? from : undefined;
+}
