@@ -195,3 +195,34 @@ describe('role assignments', () => {
     expect(appStorage).not.toContain('Reader');
   });
 });
+
+describe('alert queries match what the code logs', () => {
+  const rules = varValue(readTree('modules/alerts.bicep'), 'logRules');
+  const queryOf = (name: string) =>
+    rules?.namedChildren.find((r) => stringValue(getProperty(r, 'name')) === name)?.text ?? '';
+  const source = (path: string) => readFileSync(join(INFRA_DIR, '..', path), 'utf8');
+
+  it('poison: the handlers log "goes to poison" on the last attempt', () => {
+    expect(queryOf('poison-queue')).toContain('message has "goes to poison"');
+    expect(source('src/sync/handlers.ts')).toContain('message goes to poison');
+  });
+
+  it('failed/unsettled: events are logged as "event:<Name> {json}" with a state field', () => {
+    const query = queryOf('invoice-failed-or-unsettled');
+    expect(query).toContain('"event:InvoiceStateChanged"');
+    expect(query).toContain('"event:PartUnsettled"');
+    expect(query).toContain(`'"state":"failed"'`);
+    const handlers = source('src/sync/handlers.ts');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text of a template literal
+    expect(handlers).toContain('format(`event:${name}`, p)');
+    expect(handlers).toContain("log.event('InvoiceStateChanged', { invoiceId: message.invoiceId, state: 'failed' })");
+    expect(source('src/sync/export-part.ts')).toContain("log.event('PartUnsettled'");
+  });
+
+  it('refresh token: the App+User credential warns and fails with "refresh token" in the message', () => {
+    expect(queryOf('refresh-token-expiry')).toContain('message has "refresh token"');
+    expect(queryOf('refresh-token-expiry')).toContain('severityLevel >= 2');
+    expect(source('src/auth/refresh-token.ts')).toMatch(/warn\(\s*`The App\+User refresh token is/);
+    expect(source('src/auth/errors.ts')).toContain('The App+User refresh token must be renewed');
+  });
+});
