@@ -16,6 +16,7 @@ describe('azure.yaml', () => {
   it('provisions infra/main.bicep and deploys this folder as a TypeScript Function App', () => {
     expect(yaml).toMatch(/^infra:\n {2}provider: bicep\n {2}path: infra\n {2}module: main$/m);
     expect(yaml).toMatch(/^services:\n {2}api:\n {4}project: \.\n {4}language: ts\n {4}host: function$/m);
+    expect(yaml).toMatch(/^ {4}remoteBuild: true$/m);
   });
 
   it('matches the service name to the azd-service-name tag on the site', () => {
