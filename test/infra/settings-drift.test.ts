@@ -96,6 +96,15 @@ function deployedSettingsVar(): string {
 const bicepNames = settingKeys(appModule, deployedSettingsVar());
 
 describe('app settings drift (src/config.ts SETTING_NAMES vs infra/modules/function-app.bicep)', () => {
+  it('sets app settings in one place only (no siteConfig.appSettings on the site)', () => {
+    const sites = resources(appModule).filter((r) => r.type.startsWith('Microsoft.Web/sites@'));
+    expect(sites.length).toBe(1);
+    expect(getProperty(sites[0]!.body, 'properties.siteConfig')).toBeDefined();
+    expect(getProperty(sites[0]!.body, 'properties.siteConfig.appSettings')).toBeUndefined();
+    const configs = resources(appModule).filter((r) => r.type.startsWith('Microsoft.Web/sites/config@'));
+    expect(configs.length).toBe(1);
+  });
+
   it('finds the deployed settings through the sites/config appsettings resource', () => {
     expect(deployedSettingsVar()).toBe('appSettings');
     expect(bicepNames.length).toBeGreaterThan(20);
