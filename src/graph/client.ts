@@ -1,17 +1,15 @@
 // The Graph v2 billed exports (ref §6): start an export, check its operation one step at a time (a Function never
 // sleeps waiting), and stream the manifest's gzip JSON Lines blobs from their SAS URLs, resumable by line.
 import type { TokenCredential } from '@azure/core-auth';
-import {
-  createDefaultHttpClient,
-  type HttpClient,
-  type Pipeline,
-  type PipelineResponse,
-} from '@azure/core-rest-pipeline';
+import type { HttpClient, Pipeline, PipelineResponse } from '@azure/core-rest-pipeline';
+import { ApiError } from '../http/errors.js';
+import { createPipeline, defaultHttpClient, sendForStream, sendForText } from '../http/pipeline.js';
+import { redactUrl } from '../http/redact.js';
 import { DisallowedLinkError, SasExpiredError, UnexpectedOperationError } from './errors.js';
-import { GraphRequestError, redactUrl } from './graph-error.js';
 import { readBlobLines } from './lines.js';
 import { type Manifest, manifestSchema } from './manifest.js';
-import { graphPipeline, sendRequest } from './pipeline.js';
+
+export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 
 export type ExportKind = 'reconciliation' | 'usage';
 export type AttributeSet = 'full' | 'basic';
@@ -24,6 +22,8 @@ export interface GraphBillingClientOptions {
   isAllowedLink?: (url: URL) => boolean;
   timeoutMs?: number;
   maxRetries?: number;
+  /** Local runs against the simulator only: plain http (with the bearer token) to loopback. */
+  allowInsecureLoopback?: boolean;
   /** Test and local-demo hook only. */
   httpClient?: HttpClient;
   /** Poll interval used when the service sends no Retry-After (seconds). */
@@ -88,7 +88,6 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 export class GraphBillingClient {
   readonly #baseUrl: string;
   readonly #isAllowedLink: (url: URL) => boolean;
-  readonly #timeoutMs: number;
   readonly #defaultRetryAfter: number;
   readonly #api: Pipeline;
   readonly #blobs: Pipeline;
@@ -97,12 +96,21 @@ export class GraphBillingClient {
   constructor(options: GraphBillingClientOptions) {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#isAllowedLink = options.isAllowedLink ?? defaultGraphLinkPolicy;
-    this.#timeoutMs = options.timeoutMs ?? 180_000;
     this.#defaultRetryAfter = options.defaultRetryAfterSeconds ?? 30;
-    const maxRetries = options.maxRetries ?? 6;
-    this.#api = graphPipeline({ credential: options.credential, maxRetries });
-    this.#blobs = graphPipeline({ maxRetries });
-    this.#httpClient = options.httpClient ?? createDefaultHttpClient();
+    const common = {
+      timeoutMs: options.timeoutMs,
+      maxRetries: options.maxRetries,
+      allowInsecureLoopback: options.allowInsecureLoopback,
+    };
+    this.#api = createPipeline({
+      ...common,
+      credential: options.credential,
+      scopes: GRAPH_SCOPE,
+      requestIdHeaderName: 'client-request-id',
+    });
+    // No credential at all: a SAS URL must never carry an Authorization header.
+    this.#blobs = createPipeline({ ...common, requestIdHeaderName: 'x-ms-client-request-id' });
+    this.#httpClient = options.httpClient ?? defaultHttpClient();
   }
 
   /** POST the billed export; the service answers 202 with the operation's URL in `Location`. */
@@ -110,15 +118,18 @@ export class GraphBillingClient {
     const area = kind === 'usage' ? 'usage' : 'reconciliation';
     const versioned = /\/(v1\.0|beta)$/.test(this.#baseUrl) ? this.#baseUrl : `${this.#baseUrl}/v1.0`;
     const url = `${versioned}/reports/partners/billing/${area}/billed/export`;
-    const response = await sendRequest(this.#api, this.#httpClient, {
-      method: 'POST',
+    const { response } = await sendForText(
+      this.#api,
       url,
-      body: JSON.stringify({ invoiceId, attributeSet: options.attributeSet ?? 'full' }),
-      headers: { 'Content-Type': 'application/json', ...correlationHeader(options.correlationId) },
-      timeoutMs: this.#timeoutMs,
-      abortSignal: options.abortSignal,
-    });
-    if (response.status !== 202 && response.status !== 200) throw GraphRequestError.from(response, 'start export');
+      {
+        method: 'POST',
+        body: JSON.stringify({ invoiceId, attributeSet: options.attributeSet ?? 'full' }),
+        headers: { 'Content-Type': 'application/json' },
+        correlationId: options.correlationId,
+        abortSignal: options.abortSignal,
+      },
+      this.#httpClient,
+    );
     const location = response.headers.get('location');
     if (!location) {
       throw new UnexpectedOperationError(`Graph accepted the ${kind} export of ${invoiceId} without a Location header`);
@@ -176,19 +187,20 @@ export class GraphBillingClient {
 
   async #openBlob(url: string, blobIndex: number, abortSignal?: AbortSignal): Promise<NodeJS.ReadableStream> {
     this.#allowed('manifest blob', new URL(url));
-    const response = await sendRequest(this.#blobs, this.#httpClient, {
-      method: 'GET',
-      url,
-      timeoutMs: this.#timeoutMs,
-      stream: true,
-      abortSignal,
-    });
-    if (response.status === 200 && response.readableStreamBody) return response.readableStreamBody;
-    const text = response.bodyAsText ?? '';
-    if (response.status === 403 && /AuthenticationFailed|AuthorizationFailure|expired/i.test(text)) {
-      throw new SasExpiredError(redactUrl(url), blobIndex);
+    try {
+      const { stream } = await sendForStream(
+        this.#blobs,
+        url,
+        { headers: { Accept: 'application/octet-stream' }, abortSignal },
+        this.#httpClient,
+      );
+      return stream;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 403 && isSasFailure(error)) {
+        throw new SasExpiredError(redactUrl(url), blobIndex);
+      }
+      throw error;
     }
-    throw GraphRequestError.from(response, `download export blob ${blobIndex}`);
   }
 
   async #manifestOf(
@@ -210,17 +222,15 @@ export class GraphBillingClient {
     what: string,
     options: { correlationId?: string; abortSignal?: AbortSignal },
   ): Promise<{ json: Record<string, unknown>; headers: PipelineResponse['headers'] }> {
-    const response = await sendRequest(this.#api, this.#httpClient, {
-      method: 'GET',
-      url: url.href,
-      headers: { Accept: 'application/json', ...correlationHeader(options.correlationId) },
-      timeoutMs: this.#timeoutMs,
-      abortSignal: options.abortSignal,
-    });
-    if (response.status !== 200) throw GraphRequestError.from(response, what);
+    const { text, response } = await sendForText(
+      this.#api,
+      url.href,
+      { correlationId: options.correlationId, abortSignal: options.abortSignal },
+      this.#httpClient,
+    );
     let json: unknown;
     try {
-      json = JSON.parse((response.bodyAsText ?? '').replace(/^\uFEFF/, ''));
+      json = JSON.parse(text);
     } catch {
       throw new UnexpectedOperationError(`Graph returned a body that is not JSON (${what}, ${redactUrl(url.href)})`);
     }
@@ -236,6 +246,7 @@ export class GraphBillingClient {
   }
 }
 
-function correlationHeader(correlationId: string | undefined): Record<string, string> {
-  return correlationId ? { 'MS-CorrelationId': correlationId } : {};
+/** Storage answers 403 AuthenticationFailed for an expired or otherwise rejected SAS. */
+function isSasFailure(error: ApiError): boolean {
+  return error.code === 'AuthenticationFailed' || /AuthenticationFailed|expired|signature/i.test(error.description);
 }

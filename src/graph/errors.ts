@@ -22,7 +22,7 @@ export class DisallowedLinkError extends Error {
     readonly url: string,
   ) {
     super(
-      `Refusing to follow ${what} ${url}: not an allowed https link (graph.microsoft.com or *.blob.core.windows.net)`,
+      `Refusing to follow ${what} ${url}: not allowed by the link policy (https to graph.microsoft.com or *.blob.core.windows.net by default)`,
     );
   }
 }

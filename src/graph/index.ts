@@ -3,6 +3,7 @@ export {
   type AttributeSet,
   defaultGraphLinkPolicy,
   type ExportKind,
+  GRAPH_SCOPE,
   GraphBillingClient,
   type GraphBillingClientOptions,
   type ManifestCheckpoint,
@@ -14,7 +15,5 @@ export {
   type StartedExport,
 } from './client.js';
 export { DisallowedLinkError, SasExpiredError, UnexpectedOperationError } from './errors.js';
-export { GraphRequestError } from './graph-error.js';
 export { jsonLines } from './lines.js';
 export { blobUrl, type Manifest, type ManifestBlob, manifestSchema } from './manifest.js';
-export { GRAPH_SCOPE } from './pipeline.js';
