@@ -110,7 +110,7 @@ export function createCredentials(settings: AuthSettings, options: CredentialOpt
   };
 
   let app: TokenCredential;
-  let proof: ClientProof;
+  let proof: ClientProof | undefined;
   switch (mode) {
     case 'client-secret': {
       requireSettings(settings, mode, ['PARTNER_CLIENT_SECRET']);
@@ -148,7 +148,7 @@ export function createCredentials(settings: AuthSettings, options: CredentialOpt
   }
 
   let appUser: RefreshTokenCredential | undefined;
-  if (settings.APP_USER_ENABLED) {
+  if (settings.APP_USER_ENABLED && proof) {
     const secretStore = options.secretStore ?? keyVaultStore(settings, options);
     appUser = new RefreshTokenCredential({
       tenantId,

@@ -53,8 +53,10 @@ const RECONSENT_CODES = /AADSTS(50078|50076|700082|700084|70043|50173|70008|5013
 export class RefreshTokenCredential implements TokenCredential {
   readonly #options: RefreshTokenCredentialOptions;
   readonly #now: () => number;
-  #cached: AccessToken | undefined;
-  #inFlight: Promise<AccessToken> | undefined;
+  /** Access tokens by scope set; MSAL's refresh-token call never reads its own cache. */
+  readonly #cached = new Map<string, AccessToken>();
+  /** One exchange at a time: concurrent exchanges would each rotate the refresh token and race the write-back. */
+  #exchanging: Promise<unknown> = Promise.resolve();
   #ageDays: number | undefined;
 
   constructor(options: RefreshTokenCredentialOptions) {
@@ -71,16 +73,22 @@ export class RefreshTokenCredential implements TokenCredential {
     return this.#ageDays;
   }
 
-  async getToken(_scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
-    // The audience is fixed (Partner Center): this credential exists only for the App+User-only endpoints.
-    if (this.#cached && this.#cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > this.#now()) return this.#cached;
-    this.#inFlight ??= this.#exchange().finally(() => {
-      this.#inFlight = undefined;
-    });
-    return this.#inFlight;
+  async getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
+    const requested = (Array.isArray(scopes) ? scopes : [scopes]).filter(Boolean);
+    const scopeList = requested.length > 0 ? requested : [PARTNER_CENTER_SCOPE];
+    const key = scopeList.join(' ');
+    const fresh = () => {
+      const cached = this.#cached.get(key);
+      return cached && cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > this.#now() ? cached : undefined;
+    };
+    const hit = fresh();
+    if (hit) return hit;
+    const exchange = this.#exchanging.then(() => fresh() ?? this.#exchange(scopeList, key));
+    this.#exchanging = exchange.catch(() => undefined);
+    return exchange;
   }
 
-  async #exchange(): Promise<AccessToken> {
+  async #exchange(scopes: string[], key: string): Promise<AccessToken> {
     const { secretStore, secretName } = this.#options;
     const secret = await secretStore.get(secretName);
     if (!secret?.value) throw new ReconsentRequiredError(`No refresh token in secret '${secretName}'`);
@@ -92,7 +100,7 @@ export class RefreshTokenCredential implements TokenCredential {
     try {
       result = await app.acquireTokenByRefreshToken({
         refreshToken: secret.value,
-        scopes: [PARTNER_CENTER_SCOPE],
+        scopes,
         forceCache: true,
       });
     } catch (error) {
@@ -105,12 +113,13 @@ export class RefreshTokenCredential implements TokenCredential {
       await secretStore.set(secretName, rotated, { [ISSUED_AT_TAG]: new Date(this.#now()).toISOString() });
       this.#ageDays = 0;
     }
-    this.#cached = {
+    const token: AccessToken = {
       token: result.accessToken,
       expiresOnTimestamp: result.expiresOn ? result.expiresOn.getTime() : this.#now() + 3_600_000,
       tokenType: 'Bearer',
     };
-    return this.#cached;
+    this.#cached.set(key, token);
+    return token;
   }
 
   #msalConfig(): Configuration {

@@ -138,6 +138,35 @@ describe('credentials against the simulator token endpoint', () => {
     expect(warnings).toHaveLength(1);
   });
 
+  it('concurrent callers share one exchange (one rotation), and AADSTS50078 (MFA expired) asks for re-consent', async () => {
+    vault.seed(SECRET_NAME, sim.seedRefreshToken());
+    const versions = vault.secrets.get(SECRET_NAME)!.length;
+    const before = tokenRequests();
+    const appUser = createCredentials(settingsFor(), options).partnerCenterAppUser!;
+    const tokens = await Promise.all([1, 2, 3].map(() => appUser.getToken(PARTNER_CENTER_SCOPE)));
+    expect(new Set(tokens.map((t) => t?.token)).size).toBe(1);
+    expect(tokenRequests()).toBe(before + 1);
+    expect(vault.secrets.get(SECRET_NAME)).toHaveLength(versions + 1);
+
+    sim.faults.add({
+      host: 'token',
+      path: '/oauth2/v2.0/token',
+      kind: 'status',
+      status: 400,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        error: 'interaction_required',
+        error_description:
+          'AADSTS50078: Presented multi-factor authentication has expired due to policies configured by your administrator.',
+        error_codes: [50078],
+      }),
+    });
+    const fresh = createCredentials(settingsFor(), options).partnerCenterAppUser!;
+    const error = await fresh.getToken(PARTNER_CENTER_SCOPE).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ReconsentRequiredError);
+    expect((error as ReconsentRequiredError).code).toBe('AADSTS50078');
+  });
+
   it('a revoked refresh token (invalid_grant) asks the operator to re-run consent, without the token in the message', async () => {
     sim.revokeRefreshTokens();
     const stored = vault.latest(SECRET_NAME)!.value;
