@@ -130,7 +130,10 @@ function throttlingShapePolicy(baseDelayMs: number, maxDelayMs: number, maxRetry
   };
 }
 
-/** Sets the per-attempt timeout and turns its abort into ETIMEDOUT, which the library retries as a system error. */
+/**
+ * Sets the per-attempt timeout; its abort becomes ETIMEDOUT and a body cut mid-way ECONNRESET, which the library's
+ * exponential strategy retries as system errors.
+ */
 function attemptTimeoutPolicy(timeoutMs: number): PipelinePolicy {
   return {
     name: 'attemptTimeoutPolicy',
@@ -141,6 +144,18 @@ function attemptTimeoutPolicy(timeoutMs: number): PipelinePolicy {
       } catch (e) {
         if (e instanceof Error && e.name === 'AbortError' && !request.abortSignal?.aborted) {
           throw new RestError(`no response within ${timeoutMs} ms`, { code: 'ETIMEDOUT', request });
+        }
+        // A connection dropped while the library reads a text body surfaces as PARSE_ERROR "aborted": it is a
+        // reset, and the library retries resets.
+        if (
+          isRestError(e) &&
+          e.code === RestError.PARSE_ERROR &&
+          /aborted|ECONNRESET|socket hang up/i.test(e.message)
+        ) {
+          throw new RestError(`connection dropped while reading the response (${e.message})`, {
+            code: 'ECONNRESET',
+            request,
+          });
         }
         throw e;
       }
