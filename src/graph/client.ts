@@ -134,7 +134,7 @@ export class GraphBillingClient {
     if (!location) {
       throw new UnexpectedOperationError(`Graph accepted the ${kind} export of ${invoiceId} without a Location header`);
     }
-    const operationLocation = this.#allowed('operation Location', new URL(location, url)).href;
+    const operationLocation = this.#graphLink('operation Location', new URL(location, url)).href;
     return {
       operationLocation,
       retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')) ?? this.#defaultRetryAfter,
@@ -146,7 +146,7 @@ export class GraphBillingClient {
     operationLocation: string,
     options: { correlationId?: string; abortSignal?: AbortSignal } = {},
   ): Promise<OperationState> {
-    const url = this.#allowed('operation Location', new URL(operationLocation));
+    const url = this.#graphLink('operation Location', new URL(operationLocation));
     const response = await this.#getJson(url, 'check export operation', options);
     const body = response.json;
     const type = String(body['@odata.type'] ?? '').toLowerCase();
@@ -213,7 +213,7 @@ export class GraphBillingClient {
     if (typeof link !== 'string' || !link) {
       throw new UnexpectedOperationError('The export succeeded but names no manifest (no resourceLocation)');
     }
-    const url = this.#allowed('manifest link', new URL(link, this.#baseUrl));
+    const url = this.#graphLink('manifest link', new URL(link, this.#baseUrl));
     return manifestSchema.parse((await this.#getJson(url, 'get export manifest', options)).json);
   }
 
@@ -242,6 +242,15 @@ export class GraphBillingClient {
 
   #allowed(what: string, url: URL): URL {
     if (!this.#isAllowedLink(url)) throw new DisallowedLinkError(what, redactUrl(url.href));
+    return url;
+  }
+
+  /** A link that gets the Graph bearer token: allowed, and on the configured Graph origin only (never a blob host). */
+  #graphLink(what: string, url: URL): URL {
+    this.#allowed(what, url);
+    if (url.origin !== new URL(this.#baseUrl).origin) {
+      throw new DisallowedLinkError(what, redactUrl(url.href), 'it is not on the configured Graph origin');
+    }
     return url;
   }
 }

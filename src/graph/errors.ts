@@ -20,10 +20,9 @@ export class DisallowedLinkError extends Error {
   constructor(
     readonly what: string,
     readonly url: string,
+    reason = 'not allowed by the link policy (https to graph.microsoft.com or *.blob.core.windows.net by default)',
   ) {
-    super(
-      `Refusing to follow ${what} ${url}: not allowed by the link policy (https to graph.microsoft.com or *.blob.core.windows.net by default)`,
-    );
+    super(`Refusing to follow ${what} ${url}: ${reason}`);
   }
 }
 

@@ -205,6 +205,14 @@ describe('GraphBillingClient (link manifests, several blobs)', () => {
     expect(posts[1]!.headers['ms-correlationid']).toBe('corr-429');
   });
 
+  it('never sends the Graph token to a link off the Graph origin, even an allowed one', async () => {
+    const started = await client.startExport('usage', INVOICE);
+    const onBlobHost = started.operationLocation.replace(sim.graphUrl, sim.blobUrl);
+    const before = sim.requests.length;
+    await expect(client.checkOperation(onBlobHost)).rejects.toThrowError(/not on the configured Graph origin/);
+    expect(sim.requests.length).toBe(before);
+  });
+
   it('refuses to follow a Location the link policy does not allow', async () => {
     const strict = clientFor(sim, { isAllowedLink: undefined });
     await expect(strict.startExport('usage', INVOICE)).rejects.toThrowError(DisallowedLinkError);
