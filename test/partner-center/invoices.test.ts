@@ -125,4 +125,25 @@ describe('PartnerCenterClient invoices', () => {
     expect(invoices.length).toBe(sim.dataset.invoices().length);
     expect(sim.faults.pending.length).toBe(0);
   });
+
+  it('never follows an absolute next link to another host (no token leaves Partner Center)', async () => {
+    sim.faults.add({
+      kind: 'status',
+      status: 200,
+      path: '/v1/invoices',
+      body: JSON.stringify({
+        totalCount: 0,
+        items: [],
+        links: { next: { uri: 'https://evil.example/v1/invoices?offset=4', method: 'GET', headers: [] } },
+      }),
+    });
+    const before = sim.requests.length;
+    await expect(collect(simClient(sim).listInvoices())).rejects.toMatchObject({ code: 'LinkNotAllowed' });
+    expect(sim.requests.length - before).toBe(1);
+  });
+
+  it('an invoice without the fields the code relies on fails with a clear schema error', async () => {
+    sim.faults.add({ kind: 'status', status: 200, path: '/v1/invoices/G000024130', body: '{"invoiceDate":1}' });
+    await expect(simClient(sim).getInvoice('G000024130')).rejects.toThrow(/unexpected invoice shape: id/);
+  });
 });

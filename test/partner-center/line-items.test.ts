@@ -201,4 +201,27 @@ describe('line items', () => {
   it('never sends provider=one_time', () => {
     expect(sim.requests.filter((r) => r.query.provider?.toLowerCase() === 'one_time')).toEqual([]);
   });
+
+  it('a next link that does not move forward cannot re-read the first page (regression: first page added again)', async () => {
+    const { invoice, part } = await partOf(pc, 'D070002ISK', 'azure-billing');
+    const path = '/v1/invoices/D070002ISK/lineitems/Azure/BillingLineItems';
+    const firstPage = expectedRows(sim, 'D070002ISK', 'azure', 'billing_line_items').slice(0, 3);
+    sim.faults.add({
+      kind: 'status',
+      status: 200,
+      path,
+      body: `{"totalCount":3,"items":[${firstPage.join(',')}],"links":{"next":{"uri":"/invoices/D070002ISK/lineitems/Azure/BillingLineItems?size=3&offset=0","method":"GET","headers":[]}}}`,
+    });
+    const before = sim.requests.length;
+    const rows = (await collect(pc.lineItems(invoice, part).byPage({ pageSize: 3 }))).flatMap((p) => p.rows);
+    expect(rows).toEqual(expectedRows(sim, 'D070002ISK', 'azure', 'billing_line_items'));
+    expect(new Set(rows).size).toBe(rows.length);
+    expect(sim.requests.slice(before).map((r) => r.query.offset)).toEqual(['0', '3', '6']);
+  });
+
+  it('rejects a checkpoint of the wrong kind for the part', async () => {
+    const { invoice, part } = await partOf(pc, 'D070002ISK', 'azure-billing');
+    const wrong: LineItemCheckpoint = { kind: 'seek', pageIndex: 1, uri: '/v1/x', headers: {} };
+    await expect(collect(pc.lineItems(invoice, part).byPage({ checkpoint: wrong }))).rejects.toThrow(/offset/);
+  });
 });
