@@ -1,7 +1,7 @@
 // The shared HTTP pipeline (core-rest-pipeline): bearer auth, the library's Retry-After/exponential retry,
 // per-call request ids, per-attempt timeout, log redaction, and every non-2xx turned into an ApiError.
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { type Readable, pipeline as streamPipeline, Transform } from 'node:stream';
 import type { TokenCredential } from '@azure/core-auth';
 import {
   bearerTokenAuthenticationPolicy,
@@ -131,22 +131,35 @@ function throttlingShapePolicy(baseDelayMs: number, maxDelayMs: number, maxRetry
 }
 
 /**
- * Sets the per-attempt timeout; its abort becomes ETIMEDOUT and a body cut mid-way ECONNRESET, which the library's
- * exponential strategy retries as system errors.
+ * Bounds each attempt: headers and a text body must arrive within `timeoutMs`, and a streamed body may not stall
+ * longer than that between chunks. A timeout becomes ETIMEDOUT and a text body cut mid-way ECONNRESET, which the
+ * library's exponential strategy retries as system errors. (The library's own `request.timeout` stops at headers.)
  */
 function attemptTimeoutPolicy(timeoutMs: number): PipelinePolicy {
   return {
     name: 'attemptTimeoutPolicy',
     async sendRequest(request, next) {
-      request.timeout = timeoutMs;
+      const callerSignal = request.abortSignal;
+      const attempt = new AbortController();
+      const onCallerAbort = () => attempt.abort();
+      if (callerSignal?.aborted) attempt.abort();
+      callerSignal?.addEventListener('abort', onCallerAbort);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        attempt.abort();
+      }, timeoutMs);
+      request.abortSignal = attempt.signal;
       try {
-        return await next(request);
-      } catch (e) {
-        if (e instanceof Error && e.name === 'AbortError' && !request.abortSignal?.aborted) {
-          throw new RestError(`no response within ${timeoutMs} ms`, { code: 'ETIMEDOUT', request });
+        const response = await next(request);
+        if (response.readableStreamBody) {
+          response.readableStreamBody = withIdleTimeout(response.readableStreamBody as Readable, timeoutMs);
         }
-        // A connection dropped while the library reads a text body surfaces as PARSE_ERROR "aborted": it is a
-        // reset, and the library retries resets.
+        return response;
+      } catch (e) {
+        if (timedOut && !callerSignal?.aborted) {
+          throw new RestError(`no complete response within ${timeoutMs} ms`, { code: 'ETIMEDOUT', request });
+        }
         if (
           isRestError(e) &&
           e.code === RestError.PARSE_ERROR &&
@@ -158,9 +171,31 @@ function attemptTimeoutPolicy(timeoutMs: number): PipelinePolicy {
           });
         }
         throw e;
+      } finally {
+        clearTimeout(timer);
+        callerSignal?.removeEventListener('abort', onCallerAbort);
+        // The retry policy checks the caller's signal, not ours, to decide whether an abort is final.
+        request.abortSignal = callerSignal;
       }
     },
   };
+}
+
+/** A streamed body that fails (instead of hanging a Function) when no data arrives for `idleMs`. */
+function withIdleTimeout(body: Readable, idleMs: number): Readable {
+  const guard = new Transform({
+    transform(chunk, _encoding, callback) {
+      timer.refresh();
+      callback(null, chunk);
+    },
+  });
+  const timer = setTimeout(() => {
+    guard.destroy(Object.assign(new Error(`response body stalled for ${idleMs} ms`), { code: 'ETIMEDOUT' }));
+  }, idleMs);
+  guard.on('close', () => clearTimeout(timer));
+  guard.on('end', () => clearTimeout(timer));
+  streamPipeline(body, guard, () => clearTimeout(timer));
+  return guard;
 }
 
 /**
