@@ -66,6 +66,8 @@ export interface Credentials {
   graph: TokenCredential;
   /** One line for logs: the mode and which credentials exist, never a secret. */
   describe(): string;
+  /** Age of the stored App+User refresh token in days (telemetry); undefined without App+User or a stored token. */
+  refreshTokenAgeDays(): Promise<number | undefined>;
 }
 
 function requireSettings(settings: AuthSettings, mode: string, names: (keyof AuthSettings)[]): void {
@@ -95,6 +97,7 @@ export function createCredentials(settings: AuthSettings, options: CredentialOpt
       // A pasted token is whatever the user signed in as; it serves the App+User endpoints too when it is delegated.
       partnerCenterAppUser: settings.APP_USER_ENABLED ? partnerCenter : undefined,
       graph,
+      refreshTokenAgeDays: async () => undefined,
       describe: () =>
         `static-token (PARTNER_CENTER_ACCESS_TOKEN, GRAPH_ACCESS_TOKEN${settings.APP_USER_ENABLED ? ', also for App+User' : ''})`,
     };
@@ -170,6 +173,7 @@ export function createCredentials(settings: AuthSettings, options: CredentialOpt
     partnerCenterAppUser: appUser,
     // The same app registration holds both Partner Center and Graph (PartnerBilling.Read.All) permissions.
     graph: app,
+    refreshTokenAgeDays: async () => appUser?.refreshTokenAgeDays(),
     describe: () =>
       `${mode} (tenant ${tenantId}, client ${clientId})` +
       (appUser ? `; App+User from secret '${settings.REFRESH_TOKEN_SECRET_NAME}'` : '; App+User disabled'),

@@ -22,6 +22,9 @@ export interface GraphBillingClientOptions {
   isAllowedLink?: (url: URL) => boolean;
   timeoutMs?: number;
   maxRetries?: number;
+  /** Base and cap of the exponential backoff between retries (shared pipeline defaults when absent). */
+  retryDelayInMs?: number;
+  maxRetryDelayInMs?: number;
   /** Local runs against the simulator only: plain http (with the bearer token) to loopback. */
   allowInsecureLoopback?: boolean;
   /** Test and local-demo hook only. */
@@ -100,6 +103,8 @@ export class GraphBillingClient {
     const common = {
       timeoutMs: options.timeoutMs,
       maxRetries: options.maxRetries,
+      retryDelayInMs: options.retryDelayInMs,
+      maxRetryDelayInMs: options.maxRetryDelayInMs,
       allowInsecureLoopback: options.allowInsecureLoopback,
     };
     this.#api = createPipeline({

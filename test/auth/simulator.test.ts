@@ -106,6 +106,7 @@ describe('credentials against the simulator token endpoint', () => {
     const appUser = credentials.partnerCenterAppUser as RefreshTokenCredential;
     expect(appUser).toBeInstanceOf(RefreshTokenCredential);
     expect(await appUser.refreshTokenAgeDays()).toBeGreaterThan(69);
+    expect(await credentials.refreshTokenAgeDays()).toBeLessThan(71);
 
     const before = tokenRequests();
     const token = await appUser.getToken(PARTNER_CENTER_SCOPE);

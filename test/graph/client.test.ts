@@ -205,6 +205,22 @@ describe('GraphBillingClient (link manifests, several blobs)', () => {
     expect(posts[1]!.headers['ms-correlationid']).toBe('corr-429');
   });
 
+  it('retries a 500 from the blob host, and a connection cut mid-blob fails loudly instead of losing rows', async () => {
+    const fast = clientFor(sim, { retryDelayInMs: 10, maxRetryDelayInMs: 50 });
+    const started = await fast.startExport('usage', INVOICE);
+    const done = (await pollUntilDone(fast, started.operationLocation)).at(-1)!;
+    if (done.status !== 'succeeded') throw new Error(done.status);
+    const rows = sim.dataset.v2Rows(INVOICE, 'usage');
+
+    sim.faults.add({ host: 'blob', method: 'GET', kind: 'status', status: 500, body: 'boom' });
+    const before = sim.requests.length;
+    expect((await readAll(fast, done.manifest)).flatMap((c) => c.rows)).toHaveLength(rows);
+    expect(sim.requests.slice(before).filter((r) => r.host === 'blob')[0]!.status).toBe(500);
+
+    sim.faults.add({ host: 'blob', method: 'GET', kind: 'resetMidBody' });
+    await expect(readAll(fast, done.manifest)).rejects.toThrow();
+  });
+
   it('never sends the Graph token to a link off the Graph origin, even an allowed one', async () => {
     const started = await client.startExport('usage', INVOICE);
     const onBlobHost = started.operationLocation.replace(sim.graphUrl, sim.blobUrl);
