@@ -195,15 +195,18 @@ function mix(x: number): number {
   return h >>> 0;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 /** A tiny PRNG (mulberry32) for one row. */
 class RowRandom {
-  #state: number;
+  // A plain field, not `#state`: transpilers may lower private fields to WeakMaps, too slow for a million rows.
+  state: number;
   constructor(seed: number) {
-    this.#state = seed >>> 0;
+    this.state = seed >>> 0;
   }
   next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) | 0;
-    let t = this.#state;
+    this.state = (this.state + 0x6d2b79f5) | 0;
+    let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
@@ -230,7 +233,6 @@ class RowRandom {
 
 // ---- row shapes ----------------------------------------------------------------------------------------------
 
-type Field = [key: string, jsonText: string];
 type RowShape = 'license' | 'usageBased' | 'dailyUsage' | 'oneTime' | 'dailyRated';
 
 const OBJECT_TYPES: Record<RowShape, string> = {
@@ -271,7 +273,19 @@ const METERS = [
   ['Bandwidth', 'Rtn Preference: MGN', 'Data Transfer Out', '1 GB', 'NORTHEUROPE', 'Microsoft.Network'],
 ] as const;
 
-const str = (value: string) => JSON.stringify(value);
+const quote = (value: string) => JSON.stringify(value);
+/** A JSON string for a value that needs no escaping (dates, digits, generated ids). */
+const lit = (value: string) => `"${value}"`;
+// Constants and pooled values repeat on every row: stringify each once (the cache stays small: they are few).
+const quoted = new Map<string, string>();
+const str = (value: string): string => {
+  let text = quoted.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    if (quoted.size < 20_000) quoted.set(value, text);
+  }
+  return text;
+};
 /** Cents as a decimal literal: 1234 → 12.34, -5 → -0.05. */
 const money = (cents: number) => {
   const sign = cents < 0 ? '-' : '';
@@ -292,216 +306,239 @@ interface RowContext {
   partHash: number;
   shape: RowShape;
   sign: number;
+  month: ReturnType<typeof monthBounds>;
+  pools: Pools;
+}
+
+const POOL = 256;
+interface Pools {
+  customers: string[];
+  subscriptions: string[];
+  resources: string[];
+  orders: string[];
+}
+function makePools(seed: number): Pools {
+  const rnd = new RowRandom(hashString(`pools|${seed}`));
+  const many = (make: () => string) => Array.from({ length: POOL }, make);
+  return {
+    customers: many(() => rnd.guid()),
+    subscriptions: many(() => rnd.guid()),
+    resources: many(() => rnd.guid()),
+    orders: many(() => rnd.hex(32).toUpperCase()),
+  };
 }
 
 /** The fields of one row (v1 camelCase keys) and its total in cents. */
-function rowFields(ctx: RowContext, index: number): { fields: Field[]; totalCents: number } {
+/** Writes one row's fields into `w` and returns its total in cents. */
+function rowFields(ctx: RowContext, index: number, w: RowWriter): number {
   const rnd = new RowRandom(mix(ctx.partHash ^ Math.imul(index + 1, 0x9e3779b1)));
   const { invoice, part, shape } = ctx;
   const currency = invoice.currency ?? 'USD';
-  const customer = rnd.pick(CUSTOMERS);
-  const customerId = rnd.guid();
-  const subscriptionId = rnd.guid();
-  const { start, endDay, year, month } = monthBounds(invoice.billingPeriod);
+  // Identifiers come from seeded pools: customers and subscriptions repeat across rows, as in real invoices,
+  // and a million rows stay cheap to generate.
+  const { pools } = ctx;
+  const customerIndex = rnd.int(0, POOL - 1);
+  const customer = CUSTOMERS[customerIndex % CUSTOMERS.length] as (typeof CUSTOMERS)[number];
+  const customerId = pools.customers[customerIndex] as string;
+  const subscriptionId = pools.subscriptions[rnd.int(0, POOL - 1)] as string;
+  const { start, endDay, year, month } = ctx.month;
   const day = pad2(rnd.int(1, endDay));
   const fraction = String(rnd.int(0, 9_999_999)).padStart(7, '0');
   const drifted = part.drift === true && index % 2 === 1;
   const end = `${invoice.billingPeriod}-${pad2(endDay)}`;
-  const f: Field[] = [];
-  const add = (key: string, text: string) => f.push([key, text]);
   let totalCents = 0;
 
   if (shape === 'license' || shape === 'usageBased' || shape === 'dailyUsage') {
     const mpn = rnd.int(1_000_000, 9_999_999);
-    add('partnerId', str(PARTNER_ID));
-    add('customerId', str(customerId));
-    add('customerName', str(customer[0]));
+    w.add('partnerId', str(PARTNER_ID));
+    w.add('customerId', str(customerId));
+    w.add('customerName', str(customer[0]));
     // Legacy rows carry mpnId as a number; drifting rows send a string (ref §0.6).
-    add('mpnId', drifted ? str(String(mpn)) : String(mpn));
-    add('tier2MpnId', drifted ? '0' : str(''));
-    add('invoiceNumber', str(invoice.id));
-    add('subscriptionId', str(subscriptionId));
+    w.add('mpnId', drifted ? lit(String(mpn)) : String(mpn));
+    w.add('tier2MpnId', drifted ? '0' : str(''));
+    w.add('invoiceNumber', str(invoice.id));
+    w.add('subscriptionId', str(subscriptionId));
     if (shape === 'dailyUsage') {
       const meter = rnd.pick(METERS);
-      add('usageDate', str(`${invoice.billingPeriod}-${day}T00:00:00`));
-      add('serviceName', str(meter[0]));
-      add('serviceType', str(meter[1]));
-      add('resourceGuid', str(rnd.guid()));
-      add('resourceName', str(meter[2]));
-      add('region', str(meter[4]));
-      add('consumedQuantity', (rnd.int(1, 2_000_000) / 10_000).toString());
-      add('unit', str(meter[3]));
-      add('attributes', `{"objectType":"${OBJECT_TYPES[shape]}"}`);
-      return { fields: f, totalCents: 0 };
+      w.add('usageDate', lit(`${invoice.billingPeriod}-${day}T00:00:00`));
+      w.add('serviceName', str(meter[0]));
+      w.add('serviceType', str(meter[1]));
+      w.add('resourceGuid', str(pools.resources[rnd.int(0, POOL - 1)] as string));
+      w.add('resourceName', str(meter[2]));
+      w.add('region', str(meter[4]));
+      w.add('consumedQuantity', (rnd.int(1, 2_000_000) / 10_000).toString());
+      w.add('unit', str(meter[3]));
+      w.add('attributes', `{"objectType":"${OBJECT_TYPES[shape]}"}`);
+      return 0;
     }
     const quantity = rnd.int(1, 40) * ctx.sign;
     const unitCents = rnd.int(100, 4_000);
     totalCents = quantity * unitCents;
-    add('orderId', str(rnd.hex(32).toUpperCase()));
-    add('subscriptionStartDate', str(`${start}T00:00:00Z`));
-    add('subscriptionEndDate', str(`${end}T00:00:00+00:00`));
-    add('chargeStartDate', str(`${start}T00:00:00.${fraction}Z`));
-    add('chargeEndDate', str(`${end}T23:59:59.${fraction}Z`));
-    add('chargeType', str(ctx.sign < 0 ? 'Cancel' : rnd.pick(['New', 'Renew', 'Cycle fee'])));
-    add('currency', str(currency));
+    w.add('orderId', str(pools.orders[rnd.int(0, POOL - 1)] as string));
+    w.add('subscriptionStartDate', lit(`${start}T00:00:00Z`));
+    w.add('subscriptionEndDate', lit(`${end}T00:00:00+00:00`));
+    w.add('chargeStartDate', lit(`${start}T00:00:00.${fraction}Z`));
+    w.add('chargeEndDate', lit(`${end}T23:59:59.${fraction}Z`));
+    w.add('chargeType', str(ctx.sign < 0 ? 'Cancel' : rnd.pick(['New', 'Renew', 'Cycle fee'])));
+    w.add('currency', str(currency));
     if (shape === 'license') {
       const product = rnd.pick(PRODUCTS);
-      add('syndicationPartnerSubscriptionNumber', str(rnd.hex(10)));
-      add('offerId', str(rnd.guid().toUpperCase()));
-      add('durableOfferId', str(rnd.guid().toUpperCase()));
-      add('offerName', str(product[3]));
-      add('domainName', str(customer[1]));
-      add('billingCycleType', str('Monthly'));
-      add('subscriptionName', str(product[3]));
-      add('subscriptionDescription', str(`${product[3]} for ${customer[0]}`));
-      add('unitPrice', money(unitCents));
-      add('quantity', String(quantity));
-      add('amount', money(totalCents));
-      add('totalOtherDiscount', '0');
-      add('subtotal', money(totalCents));
-      add('tax', '0');
-      add('totalForCustomer', money(totalCents));
+      w.add('syndicationPartnerSubscriptionNumber', str((pools.orders[rnd.int(0, POOL - 1)] as string).slice(0, 10)));
+      w.add('offerId', str((pools.resources[customerIndex] as string).toUpperCase()));
+      w.add('durableOfferId', str((pools.resources[POOL - 1 - customerIndex] as string).toUpperCase()));
+      w.add('offerName', str(product[3]));
+      w.add('domainName', str(customer[1]));
+      w.add('billingCycleType', str('Monthly'));
+      w.add('subscriptionName', str(product[3]));
+      w.add('subscriptionDescription', quote(`${product[3]} for ${customer[0]}`));
+      w.add('unitPrice', money(unitCents));
+      w.add('quantity', String(quantity));
+      w.add('amount', money(totalCents));
+      w.add('totalOtherDiscount', '0');
+      w.add('subtotal', money(totalCents));
+      w.add('tax', '0');
+      w.add('totalForCustomer', money(totalCents));
     } else {
       const meter = rnd.pick(METERS);
-      add('subscriptionName', str('Azure subscription 1'));
-      add('subscriptionDescription', str('Microsoft Azure'));
-      add('detailLineItemId', String(index + 1));
-      add('sku', str(meter[1]));
-      add('includedQuantity', '0');
-      add('overageQuantity', String(quantity));
-      add('listPrice', money(unitCents));
-      add('pretaxCharges', money(totalCents));
-      add('taxAmount', '0');
-      add('postTaxTotal', money(totalCents));
-      add('pretaxEffectiveRate', money(unitCents));
-      add('postTaxEffectiveRate', money(unitCents));
-      add('serviceName', str(meter[0]));
-      add('serviceType', str(meter[1]));
-      add('resourceGuid', str(rnd.guid()));
-      add('resourceName', str(meter[2]));
-      add('region', str(meter[4]));
-      add('consumedQuantity', String(quantity));
-      add('unit', str(meter[3]));
+      w.add('subscriptionName', str('Azure subscription 1'));
+      w.add('subscriptionDescription', str('Microsoft Azure'));
+      w.add('detailLineItemId', String(index + 1));
+      w.add('sku', str(meter[1]));
+      w.add('includedQuantity', '0');
+      w.add('overageQuantity', String(quantity));
+      w.add('listPrice', money(unitCents));
+      w.add('pretaxCharges', money(totalCents));
+      w.add('taxAmount', '0');
+      w.add('postTaxTotal', money(totalCents));
+      w.add('pretaxEffectiveRate', money(unitCents));
+      w.add('postTaxEffectiveRate', money(unitCents));
+      w.add('serviceName', str(meter[0]));
+      w.add('serviceType', str(meter[1]));
+      w.add('resourceGuid', str(pools.resources[rnd.int(0, POOL - 1)] as string));
+      w.add('resourceName', str(meter[2]));
+      w.add('region', str(meter[4]));
+      w.add('consumedQuantity', String(quantity));
+      w.add('unit', str(meter[3]));
     }
-    add('invoiceLineItemType', str('billing_line_items'));
-    add('billingProvider', str(providerKey(part.provider) === 'office' ? 'office' : 'azure'));
-    add('attributes', `{"objectType":"${OBJECT_TYPES[shape]}"}`);
-    return { fields: f, totalCents };
+    w.add('invoiceLineItemType', str('billing_line_items'));
+    w.add('billingProvider', str(providerKey(part.provider) === 'office' ? 'office' : 'azure'));
+    w.add('attributes', `{"objectType":"${OBJECT_TYPES[shape]}"}`);
+    return totalCents;
   }
 
   const mpn = String(rnd.int(1_000_000, 9_999_999));
-  add('partnerId', str(PARTNER_ID));
-  if (shape === 'dailyRated') add('partnerName', str(''));
-  add('customerId', str(shape === 'oneTime' ? `org:${customerId}` : customerId));
-  add('customerName', str(customer[0]));
-  add('customerDomainName', str(customer[1]));
-  add('customerCountry', str(customer[2]));
-  add('invoiceNumber', str(invoice.id));
+  w.add('partnerId', str(PARTNER_ID));
+  if (shape === 'dailyRated') w.add('partnerName', str(''));
+  w.add('customerId', str(shape === 'oneTime' ? `org:${customerId}` : customerId));
+  w.add('customerName', str(customer[0]));
+  w.add('customerDomainName', str(customer[1]));
+  w.add('customerCountry', str(customer[2]));
+  w.add('invoiceNumber', str(invoice.id));
   // Modern rows carry mpnId as a string; drifting rows send a number (ref §0.6).
-  add('mpnId', drifted ? mpn : str(mpn));
-  add('resellerMpnId', drifted ? str('') : '0');
+  w.add('mpnId', drifted ? mpn : lit(mpn));
+  w.add('resellerMpnId', drifted ? str('') : '0');
   if (shape === 'oneTime') {
     const product = rnd.pick(PRODUCTS);
     const quantity = rnd.int(1, 50) * ctx.sign;
     const unitCents = rnd.int(200, 3_600);
     totalCents = quantity * unitCents;
-    add('orderId', str(rnd.hex(33)));
-    add('orderDate', str(`${start}T22:31:42.${fraction}Z`));
-    add('productId', str(product[0]));
-    add('skuId', str(product[1]));
-    add('availabilityId', str(product[2]));
-    add('productName', str(product[3]));
-    add('skuName', str(product[3]));
-    add('chargeType', str(ctx.sign < 0 ? 'Cancel' : 'New'));
-    add('unitPrice', money(unitCents));
-    add('effectiveUnitPrice', money(unitCents));
-    add('unitType', str('Licenses'));
-    add('quantity', String(quantity));
-    add('subtotal', money(totalCents));
-    add('taxTotal', '0');
-    add('totalForCustomer', money(totalCents));
-    add('currency', str(currency));
-    add('publisherName', str('Microsoft Corporation'));
-    add('publisherId', str(''));
-    add('subscriptionDescription', str(''));
-    add('subscriptionId', str(subscriptionId));
-    add('subscriptionStartDate', str(`${start}T19:53:55.${fraction}+00:00`));
-    add('subscriptionEndDate', str(`${end}T19:53:55.${fraction}+00:00`));
-    add('chargeStartDate', str(`${start}T00:00:00Z`));
-    add('chargeEndDate', str(`${end}T00:00:00Z`));
-    add('termAndBillingCycle', str('1 Month Subscription'));
-    add('alternateId', str(rnd.hex(12)));
-    add('priceAdjustmentDescription', str('["100.0% Tier 1 Discount"]'));
-    add('discountDetails', str(''));
-    add('pricingCurrency', str('USD'));
-    add('pcToBCExchangeRate', currency === 'USD' ? '1' : '0.9231650000000001');
-    add('pcToBCExchangeRateDate', str(`${year}-${pad2(month)}-01T23:59:59Z`));
-    add('billableQuantity', String(quantity));
-    add('meterDescription', str(''));
-    add('billingFrequency', str('Monthly'));
-    add('reservationOrderId', str(''));
-    add('creditReasonCode', str(''));
-    add('promotionId', str(''));
-    add('referenceId', str(''));
-    add('productQualifiers', '[]');
-    add('invoiceLineItemType', str('billing_line_items'));
-    add('billingProvider', str(providerKey(part.provider) === 'onetime' ? 'one_time' : part.provider));
+    w.add('orderId', str(pools.orders[rnd.int(0, POOL - 1)] as string));
+    w.add('orderDate', lit(`${start}T22:31:42.${fraction}Z`));
+    w.add('productId', str(product[0]));
+    w.add('skuId', str(product[1]));
+    w.add('availabilityId', str(product[2]));
+    w.add('productName', str(product[3]));
+    w.add('skuName', str(product[3]));
+    w.add('chargeType', str(ctx.sign < 0 ? 'Cancel' : 'New'));
+    w.add('unitPrice', money(unitCents));
+    w.add('effectiveUnitPrice', money(unitCents));
+    w.add('unitType', str('Licenses'));
+    w.add('quantity', String(quantity));
+    w.add('subtotal', money(totalCents));
+    w.add('taxTotal', '0');
+    w.add('totalForCustomer', money(totalCents));
+    w.add('currency', str(currency));
+    w.add('publisherName', str('Microsoft Corporation'));
+    w.add('publisherId', str(''));
+    w.add('subscriptionDescription', str(''));
+    w.add('subscriptionId', str(subscriptionId));
+    w.add('subscriptionStartDate', lit(`${start}T19:53:55.${fraction}+00:00`));
+    w.add('subscriptionEndDate', lit(`${end}T19:53:55.${fraction}+00:00`));
+    w.add('chargeStartDate', lit(`${start}T00:00:00Z`));
+    w.add('chargeEndDate', lit(`${end}T00:00:00Z`));
+    w.add('termAndBillingCycle', str('1 Month Subscription'));
+    w.add('alternateId', str((pools.orders[rnd.int(0, POOL - 1)] as string).slice(20).toLowerCase()));
+    w.add('priceAdjustmentDescription', str('["100.0% Tier 1 Discount"]'));
+    w.add('discountDetails', str(''));
+    w.add('pricingCurrency', str('USD'));
+    w.add('pcToBCExchangeRate', currency === 'USD' ? '1' : '0.9231650000000001');
+    w.add('pcToBCExchangeRateDate', lit(`${year}-${pad2(month)}-01T23:59:59Z`));
+    w.add('billableQuantity', String(quantity));
+    w.add('meterDescription', str(''));
+    w.add('billingFrequency', str('Monthly'));
+    w.add('reservationOrderId', str(''));
+    w.add('creditReasonCode', str(''));
+    w.add('promotionId', str(''));
+    w.add('referenceId', str(''));
+    w.add('productQualifiers', '[]');
+    w.add('invoiceLineItemType', str('billing_line_items'));
+    w.add('billingProvider', str(providerKey(part.provider) === 'onetime' ? 'one_time' : part.provider));
   } else {
     const meter = rnd.pick(METERS);
     totalCents = rnd.int(1, 90_000) * ctx.sign;
-    add('productId', str('DZH318Z0BQ3Q'));
-    add('skuId', str('0007'));
-    add('availabilityId', str('DZH318Z0C1ZZ'));
-    add('skuName', str(meter[1]));
-    add('productName', str(meter[0]));
-    add('publisherName', str('Microsoft'));
-    add('publisherId', str(''));
-    add('subscriptionId', str(subscriptionId));
-    add('subscriptionDescription', str('Azure plan'));
-    add('chargeStartDate', str(`${start}T00:00:00Z`));
-    add('chargeEndDate', str(`${end}T00:00:00Z`));
-    add('usageDate', str(`${invoice.billingPeriod}-${day}T00:00:00Z`));
-    add('meterType', str(meter[3]));
-    add('meterCategory', str(meter[0]));
-    add('meterId', str(rnd.guid()));
-    add('meterSubCategory', str(meter[1]));
-    add('meterName', str(meter[2]));
-    add('meterRegion', str(''));
-    add('unitOfMeasure', str(meter[3]));
-    add('resourceLocation', str(meter[4]));
-    add('consumedService', str(meter[5]));
-    add('resourceGroup', str(`RG${rnd.int(1, 9)}`));
-    add(
+    w.add('productId', str('DZH318Z0BQ3Q'));
+    w.add('skuId', str('0007'));
+    w.add('availabilityId', str('DZH318Z0C1ZZ'));
+    w.add('skuName', str(meter[1]));
+    w.add('productName', str(meter[0]));
+    w.add('publisherName', str('Microsoft'));
+    w.add('publisherId', str(''));
+    w.add('subscriptionId', str(subscriptionId));
+    w.add('subscriptionDescription', str('Azure plan'));
+    w.add('chargeStartDate', lit(`${start}T00:00:00Z`));
+    w.add('chargeEndDate', lit(`${end}T00:00:00Z`));
+    w.add('usageDate', lit(`${invoice.billingPeriod}-${day}T00:00:00Z`));
+    w.add('meterType', str(meter[3]));
+    w.add('meterCategory', str(meter[0]));
+    w.add('meterId', str(pools.resources[rnd.int(0, POOL - 1)] as string));
+    w.add('meterSubCategory', str(meter[1]));
+    w.add('meterName', str(meter[2]));
+    w.add('meterRegion', str(''));
+    w.add('unitOfMeasure', str(meter[3]));
+    w.add('resourceLocation', str(meter[4]));
+    w.add('consumedService', str(meter[5]));
+    w.add('resourceGroup', lit(`RG${rnd.int(1, 9)}`));
+    w.add(
       'resourceUri',
-      str(`/subscriptions/${subscriptionId}/resourceGroups/RG1/providers/${meter[5]}/resources/r${index}`),
+      lit(`/subscriptions/${subscriptionId}/resourceGroups/RG1/providers/${meter[5]}/resources/r${index}`),
     );
-    add('tags', str(''));
-    add('additionalInfo', str('{ "ServiceType": "Standard_B1s", "UsageType": "ComputeHR_SW" }'));
-    add('serviceInfo1', str(''));
-    add('serviceInfo2', str(''));
-    add('chargeType', str('new'));
-    add('unitPrice', '0.0209496384791679');
-    add('quantity', `${rnd.int(1, 900)}.200004`);
-    add('unitType', str('1 Hour'));
-    add('billingPreTaxTotal', money(totalCents));
-    add('billingCurrency', str(currency));
-    add('pricingPreTaxTotal', money(totalCents));
-    add('pricingCurrency', str('USD'));
-    add('entitlementId', str(rnd.guid()));
-    add('entitlementDescription', str('Partner Subscription'));
-    add('pcToBCExchangeRate', '1');
-    add('pcToBCExchangeRateDate', str(`${year}-${pad2(month)}-01T00:00:00Z`));
+    w.add('tags', str(''));
+    w.add('additionalInfo', str('{ "ServiceType": "Standard_B1s", "UsageType": "ComputeHR_SW" }'));
+    w.add('serviceInfo1', str(''));
+    w.add('serviceInfo2', str(''));
+    w.add('chargeType', str('new'));
+    w.add('unitPrice', '0.0209496384791679');
+    w.add('quantity', `${rnd.int(1, 900)}.200004`);
+    w.add('unitType', str('1 Hour'));
+    w.add('billingPreTaxTotal', money(totalCents));
+    w.add('billingCurrency', str(currency));
+    w.add('pricingPreTaxTotal', money(totalCents));
+    w.add('pricingCurrency', str('USD'));
+    w.add('entitlementId', str(pools.subscriptions[customerIndex] as string));
+    w.add('entitlementDescription', str('Partner Subscription'));
+    w.add('pcToBCExchangeRate', '1');
+    w.add('pcToBCExchangeRateDate', lit(`${year}-${pad2(month)}-01T00:00:00Z`));
     // More digits than a double holds: JSON.parse would not round-trip it, so rows must be copied verbatim.
-    add('effectiveUnitPrice', index % 5 === 0 ? '0.1999968000511991808131' : '0.0209496384791679');
-    add('rateOfPartnerEarnedCredit', '0');
-    add('hasPartnerEarnedCredit', 'false');
-    add('creditType', str(''));
-    add('rateOfCredit', 'null');
-    add('invoiceLineItemType', str('usage_line_items'));
-    add('billingProvider', str('marketplace'));
+    w.add('effectiveUnitPrice', index % 5 === 0 ? '0.1999968000511991808131' : '0.0209496384791679');
+    w.add('rateOfPartnerEarnedCredit', '0');
+    w.add('hasPartnerEarnedCredit', 'false');
+    w.add('creditType', str(''));
+    w.add('rateOfCredit', 'null');
+    w.add('invoiceLineItemType', str('usage_line_items'));
+    w.add('billingProvider', str('marketplace'));
   }
-  add('attributes', `{"objectType":"${OBJECT_TYPES[shape]}"}`);
-  return { fields: f, totalCents };
+  w.add('attributes', `{"objectType":"${OBJECT_TYPES[shape]}"}`);
+  return totalCents;
 }
 
 const PASCAL_EXCEPTIONS: Record<string, string> = {
@@ -511,14 +548,32 @@ const PASCAL_EXCEPTIONS: Record<string, string> = {
   unitOfMeasure: 'Unit',
 };
 const V2_DROPPED = new Set(['attributes', 'invoiceLineItemType', 'billingProvider']);
-const pascal = (key: string) => PASCAL_EXCEPTIONS[key] ?? key.charAt(0).toUpperCase() + key.slice(1);
+const pascalCache = new Map<string, string>();
+const pascal = (key: string) => {
+  let name = pascalCache.get(key);
+  if (name === undefined) {
+    name = PASCAL_EXCEPTIONS[key] ?? key.charAt(0).toUpperCase() + key.slice(1);
+    pascalCache.set(key, name);
+  }
+  return name;
+};
 
-const joinV1 = (fields: Field[]) => `{${fields.map(([k, v]) => `"${k}":${v}`).join(',')}}`;
-const joinV2 = (fields: Field[]) =>
-  `{${fields
-    .filter(([k]) => !V2_DROPPED.has(k))
-    .map(([k, v]) => `"${pascal(k)}":${v}`)
-    .join(',')}}`;
+/** Builds a row's JSON text as fields arrive: v1 keys as they are, or v2 PascalCase keys without the v1-only fields. */
+class RowWriter {
+  out = '';
+  constructor(readonly v2: boolean) {}
+  add(key: string, text: string): void {
+    if (this.v2) {
+      if (V2_DROPPED.has(key)) return;
+      this.out += `${this.out ? ',' : '{'}"${pascal(key)}":${text}`;
+    } else {
+      this.out += `${this.out ? ',' : '{'}"${key}":${text}`;
+    }
+  }
+  finish(): string {
+    return `${this.out || '{'}}`;
+  }
+}
 
 // ---- the dataset ---------------------------------------------------------------------------------------------
 
@@ -537,15 +592,35 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     if (!found) throw new Error(`unknown invoice ${id}`);
     return found;
   };
-  const context = (invoice: InvoiceSpec, part: PartSpec): RowContext => ({
-    seed,
-    invoice,
-    part,
-    partHash: hashString(`${seed}|${invoice.id}|${providerKey(part.provider)}|${typeKey(part.lineItemType)}`),
-    shape: shapeOf(part.provider, part.lineItemType),
-    sign: invoice.documentType === 'credit_note' || invoice.documentType === 'void_note' ? -1 : 1,
-  });
+  const pools = makePools(seed);
+  const contexts = new Map<PartSpec, RowContext>();
+  const context = (invoice: InvoiceSpec, part: PartSpec): RowContext => {
+    let ctx = contexts.get(part);
+    if (!ctx) {
+      ctx = {
+        seed,
+        invoice,
+        part,
+        partHash: hashString(`${seed}|${invoice.id}|${providerKey(part.provider)}|${typeKey(part.lineItemType)}`),
+        shape: shapeOf(part.provider, part.lineItemType),
+        sign: invoice.documentType === 'credit_note' || invoice.documentType === 'void_note' ? -1 : 1,
+        month: monthBounds(invoice.billingPeriod),
+        pools,
+      };
+      contexts.set(part, ctx);
+    }
+    return ctx;
+  };
+  // Lookups are cached: row() is called once per served row.
+  const partCache = new Map<string, PartSpec | undefined>();
   const findPart = (invoiceId: string, provider: string, lineItemType: string): PartSpec | undefined => {
+    const key = `${invoiceId}\u0000${provider}\u0000${lineItemType}`;
+    if (partCache.has(key)) return partCache.get(key);
+    const found = lookupPart(invoiceId, provider, lineItemType);
+    partCache.set(key, found);
+    return found;
+  };
+  const lookupPart = (invoiceId: string, provider: string, lineItemType: string): PartSpec | undefined => {
     const invoice = byId.get(invoiceId);
     if (!invoice) return undefined;
     const p = providerKey(provider);
@@ -576,7 +651,7 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     for (const part of invoice.parts ?? []) {
       const ctx = context(invoice, part);
       if (ctx.shape === 'dailyUsage') continue;
-      for (let i = 0; i < part.rows; i++) cents += rowFields(ctx, i).totalCents;
+      for (let i = 0; i < part.rows; i++) cents += rowFields(ctx, i, new RowWriter(false));
     }
     const total = cents / 100;
     totals.set(id, total);
@@ -644,14 +719,18 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
       const part = findPart(invoiceId, provider, lineItemType);
       if (!part) throw new Error(`invoice ${invoiceId} has no ${provider}/${lineItemType} part`);
       checkIndex(part.rows, index);
-      return joinV1(rowFields(context(spec(invoiceId), part), index).fields);
+      const w = new RowWriter(false);
+      rowFields(context(spec(invoiceId), part), index, w);
+      return w.finish();
     },
     v2Rows: (invoiceId, kind) => v2Part(invoiceId, kind)?.rows ?? 0,
     v2Row(invoiceId, kind, index) {
       const part = v2Part(invoiceId, kind);
       if (!part) throw new Error(`invoice ${invoiceId} has no v2 ${kind} data`);
       checkIndex(part.rows, index);
-      return joinV2(rowFields(context(spec(invoiceId), part), index).fields);
+      const w = new RowWriter(true);
+      rowFields(context(spec(invoiceId), part), index, w);
+      return w.finish();
     },
     totalCharges,
     rowsTotal,
@@ -673,13 +752,16 @@ export function* rowChunks(
   separator: string,
   rowsPerChunk = 256,
 ): Generator<string> {
-  let buffer: string[] = [];
-  for (let i = from; i < Math.min(to, count); i++) {
-    buffer.push(render(i));
-    if (buffer.length === rowsPerChunk) {
-      yield buffer.join(separator) + (i + 1 < Math.min(to, count) ? separator : '');
-      buffer = [];
+  const end = Math.min(to, count);
+  let text = '';
+  let inChunk = 0;
+  for (let i = from; i < end; i++) {
+    text += i === from ? render(i) : separator + render(i);
+    if (++inChunk === rowsPerChunk) {
+      yield text;
+      text = '';
+      inChunk = 0;
     }
   }
-  if (buffer.length > 0) yield buffer.join(separator);
+  if (text) yield text;
 }

@@ -206,7 +206,13 @@ async function lineItems(
   const head = `${state.options.bom ? '\uFEFF' : ''}{${continuation}"totalCount":${count},"items":[\n`;
   const tail = `\n],"links":${JSON.stringify(links)},"attributes":{"objectType":"Collection"}}`;
   const headers = { ...responseHeadersOf(ex), 'content-type': JSON_TYPE };
-  await sendStream(ex, 200, headers, [head, ...(count > 0 ? rowChunks(total, from, to, render, ',\n') : []), tail]);
+  // A generator, never an array: a page of a million rows must not be materialised.
+  function* page(): Generator<string> {
+    yield head;
+    if (count > 0) yield* rowChunks(total, from, to, render, ',\n');
+    yield tail;
+  }
+  await sendStream(ex, 200, headers, page());
 }
 
 /** Headers already chosen for this exchange are regenerated consistently from the request. */
