@@ -18,6 +18,7 @@ import {
 } from '../../src/auth/index.js';
 import { ConfigError, loadSettings } from '../../src/config.js';
 import { type KeyVaultFake, startKeyVaultFake } from '../support/keyvault-fake.js';
+import { makeTestCertificate } from './test-certificate.js';
 
 const base = { AzureWebJobsStorage: 'UseDevelopmentStorage=true' };
 const ids = { PARTNER_TENANT_ID: 'contoso-tenant', PARTNER_CLIENT_ID: 'app-client-id' };
@@ -75,31 +76,7 @@ describe('createCredentials', () => {
   });
 
   it('certificate mode reads the PEM (key + certificate) for both identity and MSAL', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cert-'));
-    const pemPath = path.join(dir, 'app.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        '/CN=csp-sync-test',
-        '-days',
-        '2',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    writeFileSync(
-      pemPath,
-      readFileSync(path.join(dir, 'key.pem'), 'utf8') + readFileSync(path.join(dir, 'cert.pem'), 'utf8'),
-    );
+    const { dir, pemPath, certOnlyPath } = makeTestCertificate();
     const proof = certificateProof(pemPath);
     expect(proof.thumbprintSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(proof.privateKey).toContain('PRIVATE KEY');
@@ -116,7 +93,7 @@ describe('createCredentials', () => {
     expect(credentials.partnerCenterApp).toBeInstanceOf(ClientCertificateCredential);
     expect(credentials.partnerCenterAppUser).toBeInstanceOf(RefreshTokenCredential);
     expect(() => certificateProof(path.join(dir, 'missing.pem'))).toThrowError(ConfigError);
-    expect(() => certificateProof(path.join(dir, 'cert.pem'))).toThrowError(/both the private key and the certificate/);
+    expect(() => certificateProof(certOnlyPath)).toThrowError(/both the private key and the certificate/);
   });
 
   it('workload-identity uses a client assertion from the managed identity (api://AzureADTokenExchange)', () => {

@@ -19,6 +19,7 @@ import { loadSettings } from '../../src/config.js';
 import { GRAPH_SCOPE } from '../../src/graph/index.js';
 import { CLIENT_ID, PARTNER_TENANT_ID, type Simulator, startSimulator } from '../simulator/index.js';
 import { type KeyVaultFake, startKeyVaultFake } from '../support/keyvault-fake.js';
+import { makeTestCertificate } from './test-certificate.js';
 
 const AUTHORITY_HOST = 'https://login.simulator.test';
 const SECRET_NAME = 'partner-center-refresh-token';
@@ -97,6 +98,25 @@ describe('credentials against the simulator token endpoint', () => {
     const token = await credentials.partnerCenterApp.getToken(PARTNER_CENTER_SCOPE);
     expect(claims(token!.token).aud).toBe('https://api.partnercenter.microsoft.com');
     expect(asked).toContainEqual('api://AzureADTokenExchange/.default');
+  });
+
+  it('certificate: ClientCertificateCredential (identity) and App+User (MSAL) both sign assertions from the PEM', async () => {
+    const { pemPath } = makeTestCertificate();
+    vault.seed('certificate-app-rt', sim.seedRefreshToken());
+    const credentials = createCredentials(
+      settingsFor({
+        AUTH_MODE: 'certificate',
+        PARTNER_CLIENT_SECRET: '',
+        PARTNER_CLIENT_CERTIFICATE_PATH: pemPath,
+        REFRESH_TOKEN_SECRET_NAME: 'certificate-app-rt',
+      }),
+      options,
+    );
+    const app = await credentials.partnerCenterApp.getToken(PARTNER_CENTER_SCOPE);
+    expect(claims(app!.token).roles).toBeDefined();
+    const user = await credentials.partnerCenterAppUser!.getToken(PARTNER_CENTER_SCOPE);
+    expect(claims(user!.token).scp).toBe('user_impersonation');
+    expect(vault.secrets.get('certificate-app-rt')).toHaveLength(2);
   });
 
   it('App+User: exchanges the Key Vault refresh token via MSAL, writes the rotated one back, warns when old, caches', async () => {
