@@ -1,0 +1,9 @@
+// Timer: list every invoice, record new ones in the ledger and queue them (src/sync/detect-invoices.ts).
+import { app } from '@azure/functions';
+import { handlers, syncSchedule } from '../src/sync/runtime.js';
+
+app.timer('detectInvoices', {
+  schedule: syncSchedule(),
+  runOnStartup: false,
+  handler: handlers.detectInvoices,
+});

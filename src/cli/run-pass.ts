@@ -1,0 +1,77 @@
+// One full sync pass in-process, with the same jobs the Functions run: detect, then drain both queues with the
+// host's semantics. Used by `csp-invoice-sync run`, the demo, the benchmark and the end-to-end tests.
+import type { LogHandler } from '@azure/functions';
+import { QUEUES } from '../config.js';
+import type { InvoiceEntity, PartEntity } from '../storage/ledger.js';
+import type { SyncDeps } from '../sync/deps.js';
+import { type DetectResult, detectInvoices } from '../sync/detect-invoices.js';
+import { createHandlers } from '../sync/handlers.js';
+import { type DrainStats, LocalQueueHost, type QueueOutcome } from './queue-host.js';
+
+export interface PassOptions {
+  /** Skip listing and only drain what is queued (used by `resync` and after a crash). */
+  skipDetect?: boolean;
+  concurrency?: number;
+  retryVisibilitySeconds?: number;
+  maxDurationMs?: number;
+  logHandler?: LogHandler;
+  onOutcome?: (outcome: QueueOutcome) => void;
+  signal?: AbortSignal;
+}
+
+export interface PassResult {
+  detect?: DetectResult;
+  drain: DrainStats;
+  invoices: InvoiceEntity[];
+  parts: PartEntity[];
+  allComplete: boolean;
+}
+
+export async function runPass(deps: SyncDeps, options: PassOptions = {}): Promise<PassResult> {
+  await deps.storage.ensure();
+  const detect = options.skipDetect ? undefined : await detectInvoices(deps);
+  const handlers = createHandlers(async () => deps);
+  const { queues, queueService } = deps.storage;
+  const host = new LocalQueueHost(
+    [
+      {
+        functionName: 'syncInvoice',
+        queue: queues.invoiceSync,
+        poisonQueue: queueService.getQueueClient(`${QUEUES.invoiceSync}-poison`),
+        handler: handlers.syncInvoice,
+      },
+      {
+        functionName: 'exportLineItems',
+        queue: queues.lineItemExport,
+        poisonQueue: queueService.getQueueClient(`${QUEUES.lineItemExport}-poison`),
+        handler: handlers.exportLineItems,
+      },
+    ],
+    {
+      maxDequeueCount: deps.settings.MAX_DEQUEUE_COUNT,
+      concurrency: options.concurrency ?? deps.settings.PARTNER_CENTER_CONCURRENCY,
+      retryVisibilitySeconds: options.retryVisibilitySeconds ?? 1,
+      logHandler: options.logHandler,
+      onOutcome: options.onOutcome,
+    },
+  );
+  const drain = await host.drain({ maxDurationMs: options.maxDurationMs, signal: options.signal });
+  const invoices = await collect(deps.storage.ledger.listInvoices());
+  const parts: PartEntity[] = [];
+  for (const invoice of invoices) parts.push(...(await deps.storage.ledger.listParts(invoice.invoiceId)));
+  return {
+    detect,
+    drain,
+    invoices,
+    parts,
+    allComplete: invoices.length > 0 && invoices.every((i) => i.state === 'complete'),
+  };
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+export const QUEUE_NAMES = QUEUES;

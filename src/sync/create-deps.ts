@@ -1,0 +1,67 @@
+// Builds the jobs' dependencies from the app settings: credentials per operation, the two API clients (links
+// restricted by the allow-list) and storage. Overrides exist for tests and the local demo only.
+import type { TokenCredential } from '@azure/core-auth';
+import type { HttpClient } from '@azure/core-rest-pipeline';
+import { type CredentialOptions, createCredentials } from '../auth/index.js';
+import type { Settings } from '../config.js';
+import { GraphBillingClient } from '../graph/index.js';
+import { PartnerCenterClient } from '../partner-center/index.js';
+import { createStorage } from '../storage/index.js';
+import { consoleLogger, type SyncDeps, type SyncLogger } from './deps.js';
+import { linkPolicy } from './link-policy.js';
+
+export interface DepsOverrides {
+  log?: SyncLogger;
+  now?: () => number;
+  credentialOptions?: CredentialOptions;
+  /** Replace the credentials entirely (tests). */
+  credentials?: { partnerCenterApp: TokenCredential; partnerCenterAppUser?: TokenCredential; graph: TokenCredential };
+  httpClient?: HttpClient;
+  /** Shorter retry delays for tests; production uses the library defaults with jitter. */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  /** Seconds to wait before polling a v2 export that gave no Retry-After (default 30; the simulator runs use 1). */
+  graphPollSeconds?: number;
+}
+
+export async function createSyncDeps(settings: Settings, overrides: DepsOverrides = {}): Promise<SyncDeps> {
+  const log = overrides.log ?? consoleLogger();
+  const credentials =
+    overrides.credentials ??
+    createCredentials(settings, {
+      logger: { warn: (message, properties) => log.warn(message, properties) },
+      ...overrides.credentialOptions,
+    });
+  const isAllowedLink = linkPolicy(settings);
+  const timeoutMs = settings.HTTP_TIMEOUT_SECONDS * 1000;
+  const partnerCenter = new PartnerCenterClient({
+    baseUrl: settings.PARTNER_CENTER_API_URL,
+    credential: credentials.partnerCenterApp,
+    appUserCredential: credentials.partnerCenterAppUser,
+    timeoutMs,
+    maxRetries: settings.HTTP_MAX_RETRIES,
+    isAllowedLink,
+    allowInsecureLoopback: settings.ALLOW_INSECURE_LOOPBACK,
+    ...(overrides.retryDelayMs !== undefined ? { retryDelayInMs: overrides.retryDelayMs } : {}),
+    ...(overrides.maxRetryDelayMs !== undefined ? { maxRetryDelayInMs: overrides.maxRetryDelayMs } : {}),
+    ...(overrides.httpClient ? { httpClient: overrides.httpClient } : {}),
+  });
+  const graph = new GraphBillingClient({
+    baseUrl: settings.GRAPH_API_URL,
+    credential: credentials.graph,
+    isAllowedLink,
+    allowInsecureLoopback: settings.ALLOW_INSECURE_LOOPBACK,
+    ...(overrides.graphPollSeconds !== undefined ? { defaultRetryAfterSeconds: overrides.graphPollSeconds } : {}),
+    timeoutMs,
+    maxRetries: settings.HTTP_MAX_RETRIES,
+    ...(overrides.httpClient ? { httpClient: overrides.httpClient } : {}),
+  });
+  return {
+    settings,
+    partnerCenter,
+    graph,
+    storage: createStorage(settings),
+    log,
+    now: overrides.now ?? Date.now,
+  };
+}

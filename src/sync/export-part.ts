@@ -1,0 +1,337 @@
+// exportLineItems: stream one invoice part into `rows.ndjson` as one staged block per page, saving the checkpoint
+// in the ledger after each block and committing the block list at the end. A redelivered, duplicated or continued
+// message resumes from the ledger checkpoint and produces byte-identical output; a Function never sleeps (v2 waits
+// are delayed queue messages).
+import { SasExpiredError } from '../graph/index.js';
+import { ApiError } from '../http/errors.js';
+import { redactText } from '../http/redact.js';
+import { invoiceParts, type LineItemCheckpoint } from '../partner-center/index.js';
+import { invoiceJsonPath } from '../storage/layout.js';
+import type { PartEntity } from '../storage/ledger.js';
+import { NdjsonBlockWriter } from '../storage/ndjson-writer.js';
+import { sendQueueMessage } from '../storage/queues.js';
+import type { InvocationInfo, SyncDeps } from './deps.js';
+import { finalizeInvoiceIfDone } from './finalize.js';
+import type { LineItemExportMessage } from './messages.js';
+import { prefetch } from './prefetch.js';
+import { TERMINAL_PART_STATES } from './sync-invoice.js';
+import { verifyNdjsonBlob } from './verify.js';
+
+export type ExportOutcome = 'complete' | 'continued' | 'waiting' | 'deferred' | 'already-done' | 'unsettled';
+
+/** The ledger checkpoint once every page is staged and only the commit is left. */
+const ALL_PAGES_STAGED = 'END';
+/** A lease outlives the time budget by this much, so a live worker never loses it to a duplicate. */
+const LEASE_MARGIN_MS = 120_000;
+
+interface Chunk {
+  rows: string[];
+  next: unknown;
+}
+
+class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+}
+
+export async function exportPart(
+  deps: SyncDeps,
+  message: LineItemExportMessage,
+  invocation: InvocationInfo,
+): Promise<ExportOutcome> {
+  const { ledger } = deps.storage;
+  const { invoiceId, partId } = message;
+  const part = await ledger.getPart(invoiceId, partId);
+  if (!part) {
+    throw new Error(`No ledger entry for part ${invoiceId}/${partId}; syncInvoice records parts before queueing them`);
+  }
+  if (TERMINAL_PART_STATES.has(part.state)) {
+    deps.log.info('Part already finished; nothing to do', { invoiceId, partId, state: part.state });
+    return 'already-done';
+  }
+  const owner = invocation.invocationId;
+  const budgetMs = deps.settings.EXPORT_TIME_BUDGET_SECONDS * 1000;
+
+  // Claim the part. A live lease held by someone else means a duplicate message: come back when it ends.
+  const now = deps.now();
+  let claimed: PartEntity;
+  try {
+    claimed = await ledger.updatePart(invoiceId, partId, (current) => {
+      if (current.leaseOwner && current.leaseOwner !== owner && Date.parse(current.leaseUntil ?? '') > now) {
+        throw new LeaseLostError(current.leaseUntil ?? '');
+      }
+      return {
+        leaseOwner: owner,
+        leaseUntil: new Date(now + budgetMs + LEASE_MARGIN_MS).toISOString(),
+        attempts: (current.attempts ?? 0) + 1,
+        firstAttemptAt: current.firstAttemptAt ?? new Date(now).toISOString(),
+        updatedAt: new Date(now).toISOString(),
+      };
+    });
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) throw error;
+    const waitSeconds = Math.max(1, Math.ceil((Date.parse(error.message) - now) / 1000));
+    await requeue(deps, message, waitSeconds, message.checkpoint);
+    deps.log.info('Part is being exported by another worker; message deferred', { invoiceId, partId, waitSeconds });
+    return 'deferred';
+  }
+
+  const context: ExportContext = {
+    deps,
+    message,
+    part: claimed,
+    owner,
+    deadline: invocation.startedAt + budgetMs,
+    correlationId: message.correlationId ?? owner,
+  };
+  try {
+    return claimed.api === 'v2' ? await exportFromGraph(context) : await exportFromPartnerCenter(context);
+  } catch (error) {
+    await releaseLease(context, {
+      lastError: redactText(error instanceof Error ? error.message : String(error)).slice(0, 2000),
+    }).catch(() => {});
+    throw error;
+  }
+}
+
+interface ExportContext {
+  deps: SyncDeps;
+  message: LineItemExportMessage;
+  part: PartEntity;
+  owner: string;
+  deadline: number;
+  correlationId: string;
+}
+
+async function loadInvoice(ctx: ExportContext) {
+  const { ledger, container } = ctx.deps.storage;
+  const entity = await ledger.getInvoice(ctx.part.invoiceId);
+  if (!entity) throw new Error(`No ledger entry for invoice ${ctx.part.invoiceId}`);
+  const text = (
+    await container.getBlobClient(invoiceJsonPath(entity.billingPeriod, entity.invoiceId)).downloadToBuffer()
+  ).toString('utf8');
+  return JSON.parse(text) as Parameters<typeof invoiceParts>[0];
+}
+
+async function exportFromPartnerCenter(ctx: ExportContext): Promise<ExportOutcome> {
+  const invoice = await loadInvoice(ctx);
+  const part = invoiceParts(invoice).find((p) => p.partId === ctx.part.partId);
+  if (!part) throw new Error(`Invoice ${ctx.part.invoiceId} no longer lists part ${ctx.part.partId}`);
+  const checkpoint = parseCheckpoint(ctx.part.checkpoint);
+  const pages = async function* (): AsyncGenerator<Chunk> {
+    for await (const page of ctx.deps.partnerCenter
+      .lineItems(invoice, part, { correlationId: ctx.correlationId })
+      .byPage({
+        checkpoint: (checkpoint as LineItemCheckpoint | undefined) ?? undefined,
+        pageSize: ctx.deps.settings.LINE_ITEM_PAGE_SIZE,
+      })) {
+      yield { rows: page.rows, next: page.next };
+    }
+  };
+  try {
+    return await stageAndCommit(ctx, checkpoint === ALL_PAGES_STAGED ? emptyPages() : pages(), 'v1');
+  } catch (error) {
+    // A continuation token the service no longer accepts: start the part again; re-staged blocks replace old ones.
+    if (error instanceof ApiError && checkpoint && (error.status === 400 || error.status === 410)) {
+      ctx.deps.log.warn('Checkpoint rejected by the service; restarting the part from its first page', {
+        invoiceId: ctx.part.invoiceId,
+        partId: ctx.part.partId,
+        status: error.status,
+      });
+      ctx.part = await updateOwnedPart(ctx, () => ({ checkpoint: undefined, blocksStaged: 0, rows: 0, bytes: 0 }));
+      return stageAndCommit(ctx, pages(), 'v1');
+    }
+    throw error;
+  }
+}
+
+async function exportFromGraph(ctx: ExportContext): Promise<ExportOutcome> {
+  const { deps, part } = ctx;
+  const kind = part.v2Kind === 'usage' ? 'usage' : 'reconciliation';
+  if (!part.operationLocation) {
+    const started = await deps.graph.startExport(kind, part.invoiceId, { correlationId: ctx.correlationId });
+    await releaseLease(ctx, { state: 'waiting', operationLocation: started.operationLocation });
+    await requeue(deps, ctx.message, started.retryAfterSeconds);
+    deps.log.info('v2 export started', { invoiceId: part.invoiceId, partId: part.partId, kind });
+    return 'waiting';
+  }
+  const state = await deps.graph.checkOperation(part.operationLocation);
+  switch (state.status) {
+    case 'running':
+      await releaseLease(ctx, { state: 'waiting' });
+      await requeue(deps, ctx.message, state.retryAfterSeconds);
+      return 'waiting';
+    case 'noData':
+      return noDataYet(ctx, state.message);
+    case 'failed':
+      // The export says it cannot serve this invoice: v1 can, for any period it still answers.
+      deps.log.warn('v2 export failed; falling back to the v1 line-item API', {
+        invoiceId: part.invoiceId,
+        partId: part.partId,
+        code: state.code,
+        message: state.message,
+      });
+      ctx.part = await updateOwnedPart(ctx, () => ({
+        api: 'v1',
+        operationLocation: undefined,
+        checkpoint: undefined,
+        blocksStaged: 0,
+        rows: 0,
+        bytes: 0,
+        lastError: redactText(`v2 failed (${state.code}): ${state.message}`).slice(0, 2000),
+      }));
+      return exportFromPartnerCenter(ctx);
+    case 'succeeded': {
+      let manifest = state.manifest;
+      if (part.v2Etag && manifest.eTag !== part.v2Etag && part.blocksStaged > 0) {
+        // The data version changed under a resumed export: start over so the file is one consistent version.
+        ctx.part = await updateOwnedPart(ctx, () => ({ checkpoint: undefined, blocksStaged: 0, rows: 0, bytes: 0 }));
+      }
+      ctx.part = await updateOwnedPart(ctx, () => ({ v2Etag: manifest.eTag, state: 'exporting' }));
+      for (let attempt = 0; ; attempt++) {
+        const checkpoint = parseCheckpoint(ctx.part.checkpoint);
+        const lines = async function* (): AsyncGenerator<Chunk> {
+          for await (const chunk of deps.graph.manifestLines(manifest, {
+            checkpoint: (checkpoint as { blobIndex: number; line: number } | undefined) ?? undefined,
+            maxLines: deps.settings.LINE_ITEM_PAGE_SIZE,
+          })) {
+            yield { rows: chunk.rows, next: chunk.next };
+          }
+        };
+        try {
+          return await stageAndCommit(ctx, checkpoint === ALL_PAGES_STAGED ? emptyPages() : lines(), 'v2');
+        } catch (error) {
+          // An expired SAS gets a fresh manifest from the operation, never a bearer token on the blob host.
+          if (!(error instanceof SasExpiredError) || attempt >= 2) throw error;
+          const again = await deps.graph.checkOperation(part.operationLocation);
+          if (again.status !== 'succeeded') throw error;
+          manifest = again.manifest;
+          ctx.part = (await deps.storage.ledger.getPart(part.invoiceId, part.partId)) ?? ctx.part;
+        }
+      }
+    }
+  }
+}
+
+async function noDataYet(ctx: ExportContext, detail: string): Promise<ExportOutcome> {
+  const { deps, part } = ctx;
+  const waitedMs = deps.now() - Date.parse(part.firstAttemptAt ?? new Date(deps.now()).toISOString());
+  if (waitedMs > deps.settings.SETTLE_DEADLINE_HOURS * 3_600_000) {
+    await releaseLease(ctx, {
+      state: 'unsettled',
+      operationLocation: undefined,
+      lastError: `No v2 data after ${deps.settings.SETTLE_DEADLINE_HOURS} h: ${redactText(detail)}`.slice(0, 2000),
+    });
+    deps.log.event('PartUnsettled', { invoiceId: part.invoiceId, partId: part.partId, api: 'v2' });
+    await finalizeInvoiceIfDone(deps, part.invoiceId);
+    return 'unsettled';
+  }
+  // A failed operation is terminal: the next attempt starts a new export, after a growing delay.
+  const delay = Math.min(3600, 30 * 2 ** Math.min(part.attempts ?? 0, 7));
+  await releaseLease(ctx, { state: 'waiting', operationLocation: undefined, lastError: redactText(detail) });
+  await requeue(deps, ctx.message, delay);
+  deps.log.info('v2 says no data yet; will try again', { invoiceId: part.invoiceId, partId: part.partId, delay });
+  return 'waiting';
+}
+
+async function* emptyPages(): AsyncGenerator<Chunk> {}
+
+async function stageAndCommit(
+  ctx: ExportContext,
+  chunks: AsyncIterable<Chunk>,
+  source: 'v1' | 'v2',
+): Promise<ExportOutcome> {
+  const { deps } = ctx;
+  const blob = deps.storage.container.getBlockBlobClient(ctx.part.blobPath);
+  const writer = new NdjsonBlockWriter(blob);
+  const started = deps.now();
+  let { blocksStaged, rows, bytes } = ctx.part;
+  let finished = ctx.part.checkpoint === ALL_PAGES_STAGED;
+  if (!finished) {
+    ctx.part = await updateOwnedPart(ctx, () => ({ state: 'exporting' }));
+    // The next page is fetched while this one is written (one page ahead: memory stays bounded by two pages).
+    for await (const chunk of prefetch(chunks)) {
+      if (chunk.rows.length > 0) {
+        const staged = await writer.stagePage(blocksStaged, chunk.rows);
+        blocksStaged++;
+        rows += staged.rows;
+        bytes += staged.bytes;
+      }
+      finished = chunk.next === null;
+      const checkpoint = finished ? ALL_PAGES_STAGED : JSON.stringify(chunk.next);
+      ctx.part = await updateOwnedPart(ctx, () => ({ checkpoint, blocksStaged, rows, bytes }));
+      if (finished) break;
+      if (deps.now() >= ctx.deadline) {
+        await releaseLease(ctx, {});
+        await requeue(deps, { ...ctx.message, hop: ctx.message.hop + 1 }, 0, chunk.next);
+        deps.log.info('Time budget used; export continues in a new message', {
+          invoiceId: ctx.part.invoiceId,
+          partId: ctx.part.partId,
+          rows,
+          blocksStaged,
+        });
+        return 'continued';
+      }
+    }
+    if (!finished) throw new Error('Line-item pages ended without a last page');
+  }
+
+  await writer.commit(blocksStaged, { contentType: 'application/x-ndjson' });
+  const verified = await verifyNdjsonBlob(blob, ctx.part.lineItemType);
+  if (verified.lines !== rows) {
+    throw new Error(
+      `Verification failed for ${ctx.part.blobPath}: the committed blob has ${verified.lines} rows, ${rows} were staged`,
+    );
+  }
+  const durationMs = deps.now() - started;
+  await releaseLease(ctx, {
+    state: 'complete',
+    rows: verified.lines,
+    bytes: verified.bytes,
+    sha256: verified.sha256,
+    lineTotal: verified.total === undefined ? undefined : String(verified.total),
+    source,
+    lastError: undefined,
+  });
+  deps.log.event('PartExported', {
+    invoiceId: ctx.part.invoiceId,
+    partId: ctx.part.partId,
+    provider: ctx.part.provider,
+    lineItemType: ctx.part.lineItemType,
+    api: source,
+    rows: verified.lines,
+    bytes: verified.bytes,
+    durationMs,
+    attempts: ctx.part.attempts,
+    correlationId: ctx.correlationId,
+  });
+  await finalizeInvoiceIfDone(deps, ctx.part.invoiceId);
+  return 'complete';
+}
+
+function parseCheckpoint(text: string | undefined): unknown {
+  if (!text) return undefined;
+  if (text === ALL_PAGES_STAGED) return ALL_PAGES_STAGED;
+  return JSON.parse(text);
+}
+
+/** Update the part only while this invocation still owns it. */
+async function updateOwnedPart(ctx: ExportContext, patch: (current: PartEntity) => Partial<PartEntity>) {
+  const now = ctx.deps.now();
+  return ctx.deps.storage.ledger.updatePart(ctx.part.invoiceId, ctx.part.partId, (current) => {
+    if (current.leaseOwner !== ctx.owner) {
+      throw new LeaseLostError(`lost the lease on ${ctx.part.invoiceId}/${ctx.part.partId} to ${current.leaseOwner}`);
+    }
+    return { ...patch(current), updatedAt: new Date(now).toISOString() };
+  });
+}
+
+async function releaseLease(ctx: ExportContext, patch: Partial<PartEntity>) {
+  ctx.part = await updateOwnedPart(ctx, () => ({ ...patch, leaseOwner: undefined, leaseUntil: undefined }));
+}
+
+async function requeue(deps: SyncDeps, message: LineItemExportMessage, delaySeconds: number, checkpoint?: unknown) {
+  const body: LineItemExportMessage = { ...message, checkpoint: checkpoint === undefined ? undefined : checkpoint };
+  await sendQueueMessage(deps.storage.queues.lineItemExport, body, {
+    visibilityTimeoutSeconds: Math.max(0, Math.min(Math.ceil(delaySeconds), 7 * 24 * 3600 - 1)),
+  });
+}

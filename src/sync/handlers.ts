@@ -1,0 +1,120 @@
+// The Functions-facing handlers: validate the trigger payload before any I/O, run the job, and on the last
+// delivery attempt record the failure in the ledger before the host moves the message to the poison queue.
+import type { InvocationContext, Timer } from '@azure/functions';
+import { redactText } from '../http/redact.js';
+import type { InvocationInfo, SyncDeps, SyncLogger } from './deps.js';
+import { detectInvoices } from './detect-invoices.js';
+import { exportPart } from './export-part.js';
+import { finalizeInvoiceIfDone } from './finalize.js';
+import {
+  invoiceSyncMessageSchema,
+  lineItemExportMessageSchema,
+  MalformedMessageError,
+  parseMessage,
+} from './messages.js';
+import { syncInvoice } from './sync-invoice.js';
+
+function invocationInfo(context: InvocationContext, now: number): InvocationInfo {
+  const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
+  return {
+    invocationId: context.invocationId,
+    dequeueCount: Number.isFinite(dequeueCount) ? dequeueCount : 1,
+    startedAt: now,
+  };
+}
+
+/** Logs through the invocation, so the host ties every line to the function run in App Insights. */
+export function contextLogger(context: InvocationContext, base: SyncLogger): SyncLogger {
+  const format = (message: string, properties?: Record<string, unknown>) =>
+    properties && Object.keys(properties).length > 0 ? `${message} ${JSON.stringify(properties)}` : message;
+  return {
+    info: (m, p) => context.log(format(m, p)),
+    warn: (m, p) => context.warn(format(m, p)),
+    error: (m, p) => context.error(format(m, p)),
+    event: (name, p) => {
+      context.log(format(`event:${name}`, p));
+      base.event(name, p);
+    },
+  };
+}
+
+const errorText = (error: unknown) => redactText(error instanceof Error ? error.message : String(error)).slice(0, 2000);
+
+export interface SyncHandlers {
+  detectInvoices(timer: Timer, context: InvocationContext): Promise<void>;
+  syncInvoice(payload: unknown, context: InvocationContext): Promise<void>;
+  exportLineItems(payload: unknown, context: InvocationContext): Promise<void>;
+}
+
+export function createHandlers(getDeps: () => Promise<SyncDeps>): SyncHandlers {
+  const scoped = async (context: InvocationContext) => {
+    const deps = await getDeps();
+    return { ...deps, log: contextLogger(context, deps.log) };
+  };
+  return {
+    async detectInvoices(timer, context) {
+      const deps = await scoped(context);
+      if (timer.isPastDue) deps.log.warn('Timer is past due; running now');
+      await detectInvoices(deps);
+    },
+
+    async syncInvoice(payload, context) {
+      const message = parseMessage(invoiceSyncMessageSchema, payload, 'invoice-sync');
+      const deps = await scoped(context);
+      const info = invocationInfo(context, deps.now());
+      try {
+        await syncInvoice(deps, message, info);
+      } catch (error) {
+        const lastAttempt = info.dequeueCount >= deps.settings.MAX_DEQUEUE_COUNT;
+        await deps.storage.ledger
+          .updateInvoice(message.invoiceId, () => ({
+            ...(lastAttempt ? { state: 'failed' as const } : {}),
+            lastError: errorText(error),
+            updatedAt: new Date(deps.now()).toISOString(),
+          }))
+          .catch(() => undefined);
+        deps.log.error(
+          lastAttempt ? 'Invoice sync failed for good; message goes to poison' : 'Invoice sync failed; will retry',
+          {
+            invoiceId: message.invoiceId,
+            attempt: info.dequeueCount,
+            error: errorText(error),
+          },
+        );
+        if (lastAttempt) deps.log.event('InvoiceStateChanged', { invoiceId: message.invoiceId, state: 'failed' });
+        throw error;
+      }
+    },
+
+    async exportLineItems(payload, context) {
+      const message = parseMessage(lineItemExportMessageSchema, payload, 'lineitem-export');
+      const deps = await scoped(context);
+      const info = invocationInfo(context, deps.now());
+      try {
+        await exportPart(deps, message, info);
+      } catch (error) {
+        const lastAttempt = info.dequeueCount >= deps.settings.MAX_DEQUEUE_COUNT;
+        await deps.storage.ledger
+          .updatePart(message.invoiceId, message.partId, () => ({
+            ...(lastAttempt ? { state: 'failed' as const } : {}),
+            lastError: errorText(error),
+            updatedAt: new Date(deps.now()).toISOString(),
+          }))
+          .catch(() => undefined);
+        deps.log.error(
+          lastAttempt ? 'Part export failed for good; message goes to poison' : 'Part export failed; will retry',
+          {
+            invoiceId: message.invoiceId,
+            partId: message.partId,
+            attempt: info.dequeueCount,
+            error: errorText(error),
+          },
+        );
+        if (lastAttempt) await finalizeInvoiceIfDone(deps, message.invoiceId).catch(() => false);
+        throw error;
+      }
+    },
+  };
+}
+
+export { MalformedMessageError };

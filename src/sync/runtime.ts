@@ -1,0 +1,20 @@
+// Process-wide wiring for the Functions host: settings are read once, dependencies built lazily on first use.
+import { loadSettings, settingsSchema } from '../config.js';
+import { createSyncDeps } from './create-deps.js';
+import type { SyncDeps } from './deps.js';
+import { createHandlers } from './handlers.js';
+
+let deps: Promise<SyncDeps> | undefined;
+
+export const handlers = createHandlers(() => {
+  deps ??= createSyncDeps(loadSettings()).catch((error: unknown) => {
+    deps = undefined; // a transient failure (e.g. Key Vault) must not poison the process for good
+    throw error;
+  });
+  return deps;
+});
+
+/** NCRONTAB schedule of detectInvoices: the SYNC_SCHEDULE app setting, every 6 hours by default. */
+export function syncSchedule(env: Record<string, string | undefined> = process.env): string {
+  return settingsSchema.shape.SYNC_SCHEDULE.parse(env.SYNC_SCHEDULE || undefined);
+}

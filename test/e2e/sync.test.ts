@@ -1,0 +1,163 @@
+// The whole product on real parts: Azurite + the simulator over loopback HTTP + the same jobs the Functions run,
+// driven by the local queue host (base64, dequeue count, poison). One Azurite and simulator per file; each test
+// uses its own container and ledger table so they do not see each other's data.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runPass } from '../../src/cli/run-pass.js';
+import { loadSettings } from '../../src/config.js';
+import { encodeMessage } from '../../src/storage/queues.js';
+import { createSyncDeps } from '../../src/sync/create-deps.js';
+import type { EventProperties, SyncDeps, SyncLogger } from '../../src/sync/deps.js';
+import { type Simulator, startSimulator } from '../simulator/index.js';
+import { type Azurite, startAzurite } from '../support/azurite.js';
+import { blobSnapshot, expectedNdjson, normalizeProvider, normalizeType, sha256 } from '../support/expected.js';
+import { simulatorEnvironment } from '../support/sim-env.js';
+
+let azurite: Azurite;
+let sim: Simulator;
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+  sim = await startSimulator({ seed: 11, v2: { retryAfterSeconds: 0 } });
+});
+afterAll(async () => {
+  await sim?.stop();
+  await azurite?.stop();
+});
+
+interface Captured extends SyncLogger {
+  lines: { level: string; message: string; properties?: EventProperties }[];
+}
+function captureLog(): Captured {
+  const lines: Captured['lines'] = [];
+  return {
+    lines,
+    info: (message, properties) => lines.push({ level: 'info', message, properties }),
+    warn: (message, properties) => lines.push({ level: 'warn', message, properties }),
+    error: (message, properties) => lines.push({ level: 'error', message, properties }),
+    event: (message, properties) => lines.push({ level: 'event', message, properties }),
+  };
+}
+
+/** Fresh deps over their own container and table, so every test starts from an empty store. */
+async function freshDeps(extra: Record<string, string> = {}): Promise<SyncDeps & { log: Captured }> {
+  const suffix = randomUUID().replace(/-/g, '').slice(0, 10);
+  const env = await simulatorEnvironment(sim, azurite, {
+    INVOICE_CONTAINER: `inv${suffix}`,
+    LEDGER_TABLE: `ledger${suffix}`,
+    ...extra,
+  });
+  const log = captureLog();
+  const deps = await createSyncDeps(loadSettings(env.settings), { ...env.overrides, log });
+  return { ...deps, log };
+}
+
+async function readBlob(deps: SyncDeps, path: string): Promise<Buffer> {
+  return deps.storage.container.getBlobClient(path).downloadToBuffer();
+}
+
+describe('a full pass over a mixed set of invoices', () => {
+  test('every invoice completes with its PDF, JSON, manifest and every line item byte-identical', async () => {
+    const deps = await freshDeps();
+    const result = await runPass(deps, { retryVisibilitySeconds: 0 });
+    const specs = sim.dataset.invoices();
+    expect(result.invoices.map((i) => i.invoiceId).sort()).toEqual(specs.map((s) => s.id).sort());
+    expect(result.invoices.filter((i) => i.state !== 'complete')).toEqual([]);
+    expect(result.allComplete).toBe(true);
+    expect(result.drain.poisoned).toBe(0);
+
+    const apis = new Set<string>();
+    for (const spec of specs) {
+      const invoice = result.invoices.find((i) => i.invoiceId === spec.id)!;
+      const prefix = `billing_period=${invoice.billingPeriod}/invoice_id=${spec.id}/`;
+      const pdf = await readBlob(deps, `${prefix}invoice.pdf`);
+      expect(pdf.subarray(0, 4).toString()).toBe('%PDF');
+      expect(sha256(pdf)).toBe(invoice.pdfSha256);
+      const json = (await readBlob(deps, `${prefix}invoice.json`)).toString();
+      expect(json).not.toContain('pdfDownloadLink');
+      expect(JSON.parse(json).id).toBe(spec.id);
+
+      const manifest = JSON.parse((await readBlob(deps, `${prefix}manifest.json`)).toString());
+      expect(manifest).toMatchObject({ invoiceId: spec.id, status: 'complete' });
+      for (const part of spec.parts ?? []) {
+        const provider = normalizeProvider(part.provider, part.lineItemType);
+        const lineItemType = normalizeType(part.lineItemType);
+        const stored = result.parts.find(
+          (p) => p.invoiceId === spec.id && p.provider === provider && p.lineItemType === lineItemType,
+        );
+        expect(stored, `${spec.id} ${provider}/${lineItemType}`).toBeDefined();
+        if (!stored || stored.state === 'unsupported') continue;
+        apis.add(stored.source ?? stored.api);
+        const bytes = await readBlob(deps, stored.blobPath);
+        const expected = expectedNdjson(sim, spec.id, part, stored.source === 'v2' ? 'v2' : 'v1');
+        expect(bytes.length).toBe(expected.length);
+        expect(bytes.equals(expected)).toBe(true);
+        const artifact = manifest.artifacts.find((a: { path: string }) => a.path === stored.blobPath);
+        expect(artifact).toMatchObject({
+          kind: 'lineitems',
+          rows: stored.rows,
+          sha256: sha256(expected),
+          bytes: expected.length,
+        });
+      }
+      expect(manifest.reconciliation).toHaveProperty('matches');
+    }
+    // Legacy and older invoices through v1, recent new-commerce through Graph v2.
+    expect([...apis].sort()).toEqual(['v1', 'v2']);
+  });
+
+  test('a second pass is a no-op: no line-item requests, no blob changes, no duplicate rows', async () => {
+    const deps = await freshDeps();
+    await runPass(deps, { retryVisibilitySeconds: 0 });
+    const before = await blobSnapshot(deps.storage.container);
+    const requestsBefore = sim.requests.length;
+    const second = await runPass(deps, { retryVisibilitySeconds: 0 });
+    const after = await blobSnapshot(deps.storage.container);
+    expect(second.allComplete).toBe(true);
+    expect(after).toEqual(before);
+    const newRequests = sim.requests.slice(requestsBefore);
+    expect(newRequests.filter((r) => r.path.toLowerCase().includes('/lineitems'))).toEqual([]);
+    expect(newRequests.filter((r) => r.host === 'graph' || r.host === 'blob')).toEqual([]);
+    // Only the listing itself is repeated.
+    expect(newRequests.every((r) => r.host === 'partnercenter' && /^\/v1\/invoices\/?$/.test(r.path))).toBe(true);
+  });
+});
+
+describe('redelivery and bad input', () => {
+  test('a duplicated message is harmless: the same files, the same rows', async () => {
+    const deps = await freshDeps();
+    const first = await runPass(deps, { retryVisibilitySeconds: 0 });
+    const snapshotRows = first.parts.map((p) => [p.partId, p.rows, p.sha256]);
+    const before = await blobSnapshot(deps.storage.container);
+    const target = first.parts.find((p) => p.state === 'complete' && p.rows > 0)!;
+    await deps.storage.queues.invoiceSync.sendMessage(encodeMessage({ invoiceId: target.invoiceId }));
+    await deps.storage.queues.lineItemExport.sendMessage(
+      encodeMessage({ invoiceId: target.invoiceId, partId: target.partId }),
+    );
+    await deps.storage.queues.lineItemExport.sendMessage(
+      encodeMessage({ invoiceId: target.invoiceId, partId: target.partId }),
+    );
+    const again = await runPass(deps, { skipDetect: true, retryVisibilitySeconds: 0 });
+    expect(again.drain.poisoned).toBe(0);
+    expect(again.parts.map((p) => [p.partId, p.rows, p.sha256])).toEqual(snapshotRows);
+    expect(await blobSnapshot(deps.storage.container)).toEqual(before);
+  });
+
+  test('malformed messages go to the poison queue with a clear error and nothing else stops', async () => {
+    const deps = await freshDeps({ MAX_DEQUEUE_COUNT: '2' });
+    await deps.storage.ensure();
+    const bad = [
+      Buffer.from('{"invoiceId":').toString('base64'),
+      encodeMessage({ invoiceId: '../x' }),
+      encodeMessage({ invoiceId: 'G000000001', extra: 'field' }),
+    ];
+    for (const text of bad) await deps.storage.queues.invoiceSync.sendMessage(text);
+    const result = await runPass(deps, { retryVisibilitySeconds: 0 });
+    expect(result.drain.poisoned).toBe(3);
+    expect(result.allComplete).toBe(true);
+    const poisoned = (
+      await deps.storage.queueService.getQueueClient('invoice-sync-poison').receiveMessages({ numberOfMessages: 10 })
+    ).receivedMessageItems;
+    expect(poisoned.map((m) => m.messageText).sort()).toEqual([...bad].sort());
+  });
+});

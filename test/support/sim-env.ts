@@ -1,0 +1,35 @@
+// App settings (and test-only dependency overrides) that point the real app at a running simulator and Azurite.
+// Shared by the demo, the end-to-end tests and the benchmark, so all three run the same configuration.
+import type { DepsOverrides } from '../../src/sync/create-deps.js';
+import type { Simulator } from '../simulator/index.js';
+import type { Azurite } from './azurite.js';
+
+export interface SimulatorEnvironment {
+  settings: Record<string, string>;
+  overrides: DepsOverrides;
+}
+
+export async function simulatorEnvironment(
+  sim: Simulator,
+  azurite: Azurite,
+  extra: Record<string, string> = {},
+): Promise<SimulatorEnvironment> {
+  const week = 7 * 24 * 3600;
+  return {
+    settings: {
+      AzureWebJobsStorage: azurite.connectionString,
+      PARTNER_CENTER_API_URL: sim.partnerCenterUrl,
+      GRAPH_API_URL: sim.graphUrl,
+      // A token from elsewhere, as a partner would paste one for a local run (static-token mode).
+      AUTH_MODE: 'static-token',
+      PARTNER_CENTER_ACCESS_TOKEN: sim.issueToken({ audience: 'partnercenter', appUser: true, ttlSeconds: week }),
+      GRAPH_ACCESS_TOKEN: sim.issueToken({ audience: 'graph', ttlSeconds: week }),
+      // The simulator's hosts are plain http on loopback; production links must be https to allow-listed hosts.
+      ALLOW_INSECURE_LOOPBACK: 'true',
+      PARTNER_CENTER_CONCURRENCY: '4',
+      ...extra,
+    },
+    // The simulator sends no Retry-After when an export starts; poll after 1 s instead of production's 30 s.
+    overrides: { graphPollSeconds: 1 },
+  };
+}
