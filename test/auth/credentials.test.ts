@@ -1,8 +1,5 @@
 // Credential selection per AUTH_MODE, static tokens, certificate proofs and the Key Vault secret store
 // (the real SecretClient against a loopback Key Vault fake).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { ClientAssertionCredential, ClientCertificateCredential, ClientSecretCredential } from '@azure/identity';
