@@ -110,8 +110,17 @@ export class RefreshTokenCredential implements TokenCredential {
 
     const rotated = rotatedRefreshToken(app.getTokenCache().serialize(), this.#options.clientId);
     if (rotated && rotated !== secret.value) {
-      await secretStore.set(secretName, rotated, { [ISSUED_AT_TAG]: new Date(this.#now()).toISOString() });
-      this.#ageDays = 0;
+      try {
+        await secretStore.set(secretName, rotated, { [ISSUED_AT_TAG]: new Date(this.#now()).toISOString() });
+        this.#ageDays = 0;
+      } catch (error) {
+        // The access token is good and Entra keeps the previous refresh token valid, so the sync goes on; but an
+        // operator must know, because the stored token keeps ageing towards its 90-day lapse until a write succeeds.
+        this.#options.logger?.warn('Could not write the rotated App+User refresh token back to Key Vault', {
+          secretName,
+          error: (error as Error).message?.split('\n')[0]?.slice(0, 300),
+        });
+      }
     }
     const token: AccessToken = {
       token: result.accessToken,

@@ -188,6 +188,21 @@ describe('credentials against the simulator token endpoint', () => {
     expect((error as ReconsentRequiredError).code).toBe('AADSTS50078');
   });
 
+  it('a failed write-back is a warning, not a failed sync; the next exchange still works', async () => {
+    vault.seed('write-back-rt', sim.seedRefreshToken());
+    const warned = warnings.length;
+    vault.failNextWrites(1);
+    const settings = settingsFor({ REFRESH_TOKEN_SECRET_NAME: 'write-back-rt' });
+    const token = await createCredentials(settings, options).partnerCenterAppUser!.getToken(PARTNER_CENTER_SCOPE);
+    expect(claims(token!.token).scp).toBe('user_impersonation');
+    expect(vault.secrets.get('write-back-rt')).toHaveLength(1);
+    expect(warnings.slice(warned).map((w) => w.message)).toEqual([
+      'Could not write the rotated App+User refresh token back to Key Vault',
+    ]);
+    await createCredentials(settings, options).partnerCenterAppUser!.getToken(PARTNER_CENTER_SCOPE);
+    expect(vault.secrets.get('write-back-rt')).toHaveLength(2);
+  });
+
   it('a revoked refresh token (invalid_grant) asks the operator to re-run consent, without the token in the message', async () => {
     sim.revokeRefreshTokens();
     const stored = vault.latest(SECRET_NAME)!.value;

@@ -23,6 +23,8 @@ export interface KeyVaultFake {
   /** Requests as received (method, path, whether an Authorization header was present). */
   requests: { method: string; path: string; authorized: boolean }[];
   seed(name: string, value: string, options?: { updated?: Date; tags?: Record<string, string> }): void;
+  /** Answer the next `count` writes with 403 Forbidden (e.g. a missing Key Vault Secrets Officer role). */
+  failNextWrites(count: number): void;
   latest(name: string): FakeSecretVersion | undefined;
   stop(): Promise<void>;
 }
@@ -34,6 +36,7 @@ export async function startKeyVaultFake(
   const tenantId = options.tenantId ?? '00000000-0000-0000-0000-000000000001';
   const secrets = new Map<string, FakeSecretVersion[]>();
   const requests: KeyVaultFake['requests'] = [];
+  let failingWrites = 0;
 
   const bundle = (name: string, s: FakeSecretVersion) => ({
     value: s.value,
@@ -94,6 +97,12 @@ export async function startKeyVaultFake(
       return send(res, 200, bundle(name, found));
     }
     if (req.method === 'PUT' && !version) {
+      if (failingWrites > 0) {
+        failingWrites--;
+        return send(res, 403, {
+          error: { code: 'Forbidden', message: 'The user, group or application does not have secrets set permission.' },
+        });
+      }
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
         value?: string;
         tags?: Record<string, string>;
@@ -137,6 +146,9 @@ export async function startKeyVaultFake(
       ]);
     },
     latest: (name) => secrets.get(name)?.at(-1),
+    failNextWrites: (count) => {
+      failingWrites = count;
+    },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
