@@ -195,8 +195,6 @@ function mix(x: number): number {
   return h >>> 0;
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
 /** A tiny PRNG (mulberry32) for one row. */
 class RowRandom {
   // A plain field, not `#state`: transpilers may lower private fields to WeakMaps, too slow for a million rows.
