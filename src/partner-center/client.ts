@@ -1,5 +1,6 @@
 // The Partner Center v1 client: invoice list (all pages, amendments flattened), invoice by id, statement and
 // receipt PDFs (signed links fetched without Authorization), and resumable line-item page readers.
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, Pipeline } from '@azure/core-rest-pipeline';
@@ -147,6 +148,8 @@ export class PartnerCenterClient {
 
   /** Every invoice on every page (following `links.next`), amendments flattened after their parent, deduped by id. */
   async *listInvoices(options: OperationOptions & { pageSize?: number } = {}): AsyncIterableIterator<Invoice> {
+    // One correlation id for the whole walk, so every page of one listing can be traced together.
+    options = { ...options, correlationId: options.correlationId ?? randomUUID() };
     const seen = new Set<string>();
     const seenPages = new Set<string>();
     let url: string | undefined = this.#pcUrl(options.pageSize ? `/invoices?size=${options.pageSize}` : '/invoices');
@@ -187,6 +190,7 @@ export class PartnerCenterClient {
    */
   async openInvoicePdf(id: string, options: OperationOptions & { invoice?: Invoice } = {}): Promise<PdfDocument> {
     assertInvoiceId(id);
+    options = { ...options, correlationId: options.correlationId ?? randomUUID() };
     let invoice = options.invoice;
     let linkIssuedAt: Date | undefined;
     if (!invoice?.pdfDownloadLink) {
@@ -281,7 +285,7 @@ export class PartnerCenterClient {
   ): AsyncIterableIterator<LineItemPage> {
     const first = partRequest(invoice, part, Math.min(Math.max(1, Math.floor(options.pageSize)), 2000));
     const firstUrl = `${this.#pcUrl(first.path)}?${first.query}`;
-    const request = { correlationId: options.correlationId, abortSignal: options.abortSignal };
+    const request = { correlationId: options.correlationId ?? randomUUID(), abortSignal: options.abortSignal };
     if (part.paging === 'offset') {
       if (options.checkpoint && options.checkpoint.kind !== 'offset') {
         throw new TypeError(`part ${part.partId} pages by offset; got a ${options.checkpoint.kind} checkpoint`);

@@ -74,6 +74,9 @@ describe('line items', () => {
     expect(pages.flatMap((p) => p.rows)).toEqual(expected);
     expect(pages.at(-1)?.next).toBeNull();
     expect(pages[0]?.next).toEqual({ kind: 'offset', pageIndex: 1, offset: 3 });
+    // Without a caller correlation id, one is made per reader, not per page.
+    const reads = sim.requests.filter((r) => r.path.endsWith('/Office/BillingLineItems')).slice(-3);
+    expect(new Set(reads.map((r) => r.headers['ms-correlationid'])).size).toBe(1);
     const requests = sim.requests.filter((r) => r.path === '/v1/invoices/D02005YFHI/lineitems/Office/BillingLineItems');
     expect(requests.map((r) => r.query.offset)).toEqual(['0', '3', '6']);
   });
