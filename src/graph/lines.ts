@@ -74,32 +74,28 @@ function trimLine(line: string): string {
 
 /** Gunzip when the bytes are gzip (the blob host may also have decoded a `Content-Encoding: gzip` already). */
 async function* decompressed(body: NodeJS.ReadableStream): AsyncGenerator<Buffer> {
-  const source = Readable.from(body as AsyncIterable<Buffer>, { objectMode: false });
-  const iterator = source[Symbol.asyncIterator]();
-  const head = await iterator.next();
-  if (head.done) return;
-  const firstChunk = Buffer.from(head.value as Buffer);
-  const rest = Readable.from(
-    (async function* () {
-      yield firstChunk;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value as Buffer;
-      }
-    })(),
-    { objectMode: false },
-  );
-  if (firstChunk[0] !== 0x1f || firstChunk[1] !== 0x8b) {
-    yield* rest as AsyncIterable<Buffer>;
-    return;
-  }
-  const gunzip = pipeline(rest, createGunzip(), () => {
-    // Errors surface through the async iteration of `gunzip` below.
-  });
+  const iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   try {
+    const head = await iterator.next();
+    if (head.done) return;
+    const firstChunk = Buffer.from(head.value);
+    const bytes = Readable.from(
+      (async function* () {
+        yield firstChunk;
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+      })(),
+      { objectMode: false },
+    );
+    if (firstChunk[0] !== 0x1f || firstChunk[1] !== 0x8b) {
+      yield* bytes as AsyncIterable<Buffer>;
+      return;
+    }
+    const gunzip = pipeline(bytes, createGunzip(), () => {
+      // Errors surface through the async iteration of `gunzip` below.
+    });
     yield* gunzip as AsyncIterable<Buffer>;
   } finally {
-    source.destroy();
+    // A reader that stops early (or fails) must not leave the blob connection open.
+    (body as Readable).destroy?.();
   }
 }
