@@ -204,6 +204,17 @@ export function buildProgram(io: CliIo = defaultIo, env = localEnvironment()): C
         `Queued ${invoiceId} for a full resync${existing ? '' : ' (not in the ledger yet: it will be fetched by id)'}.\n`,
       );
     });
+  program
+    .command('consent')
+    .description(
+      'one-time App+User sign-in of a partner user (device code, with MFA); stores the refresh token in Key Vault',
+    )
+    .option('--open', 'open the sign-in page in a browser')
+    .action(async (opts: { open?: boolean }) => {
+      const { consentFromEnv } = await import('../setup/consent-cli.js');
+      const result = await consentFromEnv(env, (message) => io.err(`${message}\n`), Boolean(opts.open));
+      io.out(`Stored the refresh token as secret "${result.secretName}" (issued ${result.issuedAt}).\n`);
+    });
   return program;
 }
 

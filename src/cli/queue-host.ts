@@ -2,9 +2,12 @@
 // base64-decoded JSON payloads, dequeue count, retry after a visibility timeout, and `<queue>-poison` after
 // `maxDequeueCount` failures. It drains until every queue (visible or delayed messages) is empty.
 import { randomUUID } from 'node:crypto';
-import { InvocationContext, type LogHandler } from '@azure/functions';
+import functions, { type InvocationContext, type LogHandler } from '@azure/functions';
 import type { QueueClient } from '@azure/storage-queue';
 import pLimit from 'p-limit';
+
+// @azure/functions is CommonJS and Node's named-export detection misses InvocationContext: take it from the default.
+const { InvocationContext: InvocationContextClass } = functions;
 
 export type QueueHandler = (payload: unknown, context: InvocationContext) => Promise<void>;
 
@@ -114,7 +117,7 @@ export class LocalQueueHost {
     item: Awaited<ReturnType<QueueClient['receiveMessages']>>['receivedMessageItems'][number],
     stats: DrainStats,
   ): Promise<void> {
-    const context = new InvocationContext({
+    const context = new InvocationContextClass({
       invocationId: randomUUID(),
       functionName: binding.functionName,
       triggerMetadata: {
