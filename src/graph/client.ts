@@ -170,7 +170,7 @@ export class GraphBillingClient {
     if (type.endsWith('.exportsuccessoperation') || (done && !type.endsWith('.runningoperation'))) {
       return { status: 'succeeded', manifest: await this.#manifestOf(body, options) };
     }
-    if (type.endsWith('.runningoperation') || status === 'running' || status === 'notstarted' || status === '') {
+    if (type.endsWith('.runningoperation') || status === 'running' || status === 'notstarted') {
       return { status: 'running', retryAfterSeconds };
     }
     throw new UnexpectedOperationError(

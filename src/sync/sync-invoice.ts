@@ -108,7 +108,8 @@ export async function syncInvoice(
       v2Kind: route.api === 'v2' ? route.v2Kind : undefined,
       state: route.api === 'none' ? 'unsupported' : 'queued',
       lastError: route.api === 'none' ? route.reason : undefined,
-      blobPath: lineItemsPath(period, id, part.provider, part.lineItemType),
+      // An unsupported part has no file; its raw provider/type names never become a blob path.
+      blobPath: route.api === 'none' ? '' : lineItemsPath(period, id, part.provider, part.lineItemType),
       blocksStaged: 0,
       rows: 0,
       bytes: 0,

@@ -34,6 +34,8 @@ export type { RecordedRequest } from './http.js';
 export { AUDIENCES, CLIENT_ID } from './tokens.js';
 
 export interface SimulatorOptions {
+  /** First port: Partner Center, Graph, blob and token hosts listen on port..port+3 (default: free ports). */
+  port?: number;
   /** Dataset seed (default 1). */
   seed?: number;
   dataset?: DatasetOptions;
@@ -126,10 +128,10 @@ function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   };
 }
 
-async function listen(server: Server): Promise<string> {
+async function listen(server: Server, port = 0): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => resolve());
   });
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
@@ -246,10 +248,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const graphServer = host('graph', (ex) => handleGraph(ex, state, graph));
   const blobServer = host('blob', (ex) => handleBlob(ex, state));
   const tokenServer = host('token', (ex) => handleToken(ex, state));
-  state.urls.partnerCenter = await listen(pcServer);
-  state.urls.graph = await listen(graphServer);
-  state.urls.blob = await listen(blobServer);
-  state.urls.authority = await listen(tokenServer);
+  const port = (offset: number) => (options.port ? options.port + offset : 0);
+  state.urls.partnerCenter = await listen(pcServer, port(0));
+  state.urls.graph = await listen(graphServer, port(1));
+  state.urls.blob = await listen(blobServer, port(2));
+  state.urls.authority = await listen(tokenServer, port(3));
 
   return {
     partnerCenterUrl: state.urls.partnerCenter,
