@@ -10,6 +10,7 @@ import {
   type ManifestChunk,
   type OperationState,
   SasExpiredError,
+  UnexpectedOperationError,
 } from '../../src/graph/index.js';
 import { graphThrottle, type Simulator, startSimulator } from '../simulator/index.js';
 
@@ -192,6 +193,19 @@ describe('GraphBillingClient (link manifests, several blobs)', () => {
         retryAfterSeconds: 30,
       });
     }
+  });
+
+  it('an operation body it cannot classify is an error, never an endless "running"', async () => {
+    const started = await client.startExport('usage', INVOICE);
+    sim.faults.add({
+      host: 'graph',
+      path: '/operations/',
+      kind: 'status',
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ '@odata.type': '#microsoft.graph.partners.billing.someFutureOperation', id: 'x' }),
+    });
+    await expect(client.checkOperation(started.operationLocation)).rejects.toThrowError(UnexpectedOperationError);
   });
 
   it('retries a 429 after its Retry-After', async () => {
