@@ -7,6 +7,7 @@ import type { Settings } from '../config.js';
 import { GraphBillingClient } from '../graph/index.js';
 import { PartnerCenterClient } from '../partner-center/index.js';
 import { createStorage } from '../storage/index.js';
+import { correlatingLogger, httpRequestEvents, redactingLogger, withRefreshTokenAge } from '../telemetry/index.js';
 import { consoleLogger, type SyncDeps, type SyncLogger } from './deps.js';
 import { linkPolicy } from './link-policy.js';
 
@@ -22,16 +23,35 @@ export interface DepsOverrides {
   maxRetryDelayMs?: number;
   /** Seconds to wait before polling a v2 export that gave no Retry-After (default 30; the simulator runs use 1). */
   graphPollSeconds?: number;
+  /** Minimum time between two RefreshTokenAge events (default one hour). */
+  refreshTokenAgeIntervalMs?: number;
+  /** First retry delay after v2 "no data yet" (default 30 s). */
+  v2NoDataBaseSeconds?: number;
 }
 
 export async function createSyncDeps(settings: Settings, overrides: DepsOverrides = {}): Promise<SyncDeps> {
-  const log = overrides.log ?? consoleLogger();
-  const credentials =
+  // Every line is redacted before it leaves, and carries its invoice's correlation id when one is known.
+  const log = redactingLogger(correlatingLogger(overrides.log ?? consoleLogger()));
+  const created =
     overrides.credentials ??
     createCredentials(settings, {
       logger: { warn: (message, properties) => log.warn(message, properties) },
       ...overrides.credentialOptions,
     });
+  const credentials = {
+    ...created,
+    partnerCenterAppUser:
+      created.partnerCenterAppUser && 'refreshTokenAgeDays' in created
+        ? withRefreshTokenAge(created.partnerCenterAppUser, {
+            ageDays: () => created.refreshTokenAgeDays(),
+            log,
+            warnAfterDays: settings.REFRESH_TOKEN_WARN_DAYS,
+            intervalMs: overrides.refreshTokenAgeIntervalMs,
+            now: overrides.now,
+          })
+        : created.partnerCenterAppUser,
+  };
+  const onRequestCompleted = httpRequestEvents(log);
   const isAllowedLink = linkPolicy(settings);
   const timeoutMs = settings.HTTP_TIMEOUT_SECONDS * 1000;
   const partnerCenter = new PartnerCenterClient({
@@ -42,6 +62,7 @@ export async function createSyncDeps(settings: Settings, overrides: DepsOverride
     maxRetries: settings.HTTP_MAX_RETRIES,
     isAllowedLink,
     allowInsecureLoopback: settings.ALLOW_INSECURE_LOOPBACK,
+    onRequestCompleted,
     ...(overrides.retryDelayMs !== undefined ? { retryDelayInMs: overrides.retryDelayMs } : {}),
     ...(overrides.maxRetryDelayMs !== undefined ? { maxRetryDelayInMs: overrides.maxRetryDelayMs } : {}),
     ...(overrides.httpClient ? { httpClient: overrides.httpClient } : {}),
@@ -51,6 +72,7 @@ export async function createSyncDeps(settings: Settings, overrides: DepsOverride
     credential: credentials.graph,
     isAllowedLink,
     allowInsecureLoopback: settings.ALLOW_INSECURE_LOOPBACK,
+    onRequestCompleted,
     ...(overrides.graphPollSeconds !== undefined ? { defaultRetryAfterSeconds: overrides.graphPollSeconds } : {}),
     timeoutMs,
     maxRetries: settings.HTTP_MAX_RETRIES,
@@ -63,5 +85,6 @@ export async function createSyncDeps(settings: Settings, overrides: DepsOverride
     storage: createStorage(settings),
     log,
     now: overrides.now ?? Date.now,
+    ...(overrides.v2NoDataBaseSeconds !== undefined ? { v2NoDataBaseSeconds: overrides.v2NoDataBaseSeconds } : {}),
   };
 }

@@ -23,6 +23,8 @@ export interface SyncDeps {
   log: SyncLogger;
   /** Milliseconds since the epoch; injectable so tests can move time. */
   now(): number;
+  /** First delay (seconds) before retrying a v2 export that has no data yet; doubles per attempt, capped at 1 h. */
+  v2NoDataBaseSeconds?: number;
 }
 
 /** Per-invocation facts the jobs need from the trigger (or the local host). */

@@ -226,7 +226,7 @@ async function noDataYet(ctx: ExportContext, detail: string): Promise<ExportOutc
     return 'unsettled';
   }
   // A failed operation is terminal: the next attempt starts a new export, after a growing delay.
-  const delay = Math.min(3600, 30 * 2 ** Math.min(part.attempts ?? 0, 7));
+  const delay = Math.min(3600, (deps.v2NoDataBaseSeconds ?? 30) * 2 ** Math.min(part.attempts ?? 0, 7));
   await releaseLease(ctx, { state: 'waiting', operationLocation: undefined, lastError: redactText(detail) });
   await requeue(deps, ctx.message, delay);
   deps.log.info('v2 says no data yet; will try again', { invoiceId: part.invoiceId, partId: part.partId, delay });

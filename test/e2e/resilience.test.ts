@@ -1,0 +1,222 @@
+// What must survive: a process killed mid-export, a backlog longer than a PDF link's life, exports longer than
+// the time budget, v2 data that is not ready. Real Azurite, real simulator, real processes.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runPass } from '../../src/cli/run-pass.js';
+import { loadSettings } from '../../src/config.js';
+import { createSyncDeps, type DepsOverrides } from '../../src/sync/create-deps.js';
+import type { EventProperties, SyncDeps, SyncLogger } from '../../src/sync/deps.js';
+import { type InvoiceSpec, type Simulator, type SimulatorOptions, startSimulator } from '../simulator/index.js';
+import { type Azurite, startAzurite } from '../support/azurite.js';
+import { expectedNdjson } from '../support/expected.js';
+import { simulatorEnvironment } from '../support/sim-env.js';
+
+let azurite: Azurite;
+beforeAll(async () => {
+  azurite = await startAzurite();
+});
+afterAll(async () => {
+  await azurite?.stop();
+});
+
+const events: { name: string; properties: EventProperties }[] = [];
+const quietLog = (): SyncLogger => ({
+  info() {},
+  warn() {},
+  error() {},
+  event: (name, properties) => events.push({ name, properties }),
+});
+
+async function setup(sim: Simulator, extra: Record<string, string> = {}, overrides: DepsOverrides = {}) {
+  const suffix = randomUUID().replace(/-/g, '').slice(0, 10);
+  const env = await simulatorEnvironment(sim, azurite, {
+    INVOICE_CONTAINER: `inv${suffix}`,
+    LEDGER_TABLE: `ledger${suffix}`,
+    ...extra,
+  });
+  const deps = await createSyncDeps(loadSettings(env.settings), { ...env.overrides, log: quietLog(), ...overrides });
+  return { env, deps };
+}
+
+async function withSimulator<T>(options: SimulatorOptions, run: (sim: Simulator) => Promise<T>): Promise<T> {
+  const sim = await startSimulator(options);
+  try {
+    return await run(sim);
+  } finally {
+    await sim.stop();
+  }
+}
+
+async function partBytes(deps: SyncDeps, invoiceId: string, partId: string) {
+  const part = await deps.storage.ledger.getPart(invoiceId, partId);
+  expect(part?.state).toBe('complete');
+  return deps.storage.container.getBlobClient(part!.blobPath).downloadToBuffer();
+}
+
+const bigLegacy: InvoiceSpec = {
+  id: 'D0BIG00001',
+  kind: 'legacy',
+  billingPeriod: '2024-03',
+  parts: [{ provider: 'azure', lineItemType: 'billing_line_items', rows: 6000 }],
+};
+const bigSeek: InvoiceSpec = {
+  id: 'G0BIG00001',
+  kind: 'modern',
+  billingPeriod: '2023-06',
+  parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 3000 }],
+};
+
+describe('a process killed mid-export', () => {
+  test('resumes from the ledger checkpoint and the final bytes equal a clean run', async () => {
+    await withSimulator({ dataset: { invoices: [bigLegacy] }, latencyMs: 40 }, async (sim) => {
+      const { env, deps } = await setup(sim, { LINE_ITEM_PAGE_SIZE: '200' });
+      // The real CLI in its own process, killed (SIGKILL, no clean-up) once several blocks are staged.
+      const child = spawn(process.execPath, [path.resolve('node_modules/tsx/dist/cli.mjs'), 'src/cli/bin.ts', 'run'], {
+        env: { ...process.env, ...env.settings },
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      let staged = 0;
+      for (let i = 0; i < 600 && staged < 5; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        staged =
+          (await deps.storage.ledger.getPart(bigLegacy.id, 'azure-billing').catch(() => undefined))?.blocksStaged ?? 0;
+      }
+      child.kill('SIGKILL');
+      await exited;
+      expect(staged).toBeGreaterThanOrEqual(5);
+      const killedAt = await deps.storage.ledger.getPart(bigLegacy.id, 'azure-billing');
+      expect(killedAt?.state).toBe('exporting');
+      expect(killedAt?.blocksStaged).toBeLessThan(30);
+
+      // The dead worker's messages are gone for good (the worst case): the next timer run finds the invoice stuck,
+      // once the dead worker's lease has run out.
+      await deps.storage.queues.invoiceSync.clearMessages();
+      await deps.storage.queues.lineItemExport.clearMessages();
+      const later = { ...deps, now: () => Date.now() + 3 * 3_600_000 };
+      const requestsBefore = sim.requests.length;
+      const result = await runPass(later, { retryVisibilitySeconds: 0 });
+      expect(result.allComplete).toBe(true);
+
+      const bytes = await partBytes(deps, bigLegacy.id, 'azure-billing');
+      expect(bytes.equals(expectedNdjson(sim, bigLegacy.id, bigLegacy.parts![0]!, 'v1'))).toBe(true);
+      // It resumed: the pages already staged were not fetched again.
+      const pagesAfter = sim.requests
+        .slice(requestsBefore)
+        .filter((r) => r.path.toLowerCase().includes('/lineitems')).length;
+      expect(pagesAfter).toBeLessThanOrEqual(30 - (killedAt?.blocksStaged ?? 0) + 1);
+    });
+  });
+});
+
+describe('a backlog longer than a PDF link lives', () => {
+  test('every PDF is saved: each link is fetched just in time, and an expired one is replaced', async () => {
+    const invoices: InvoiceSpec[] = Array.from({ length: 12 }, (_, i) => ({
+      id: `G0PDF${String(i).padStart(5, '0')}`,
+      kind: 'modern' as const,
+      billingPeriod: '2021-03',
+      parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 3 }],
+    }));
+    await withSimulator({ dataset: { invoices }, pdfLinkMode: 'signed' }, async (sim) => {
+      const { deps } = await setup(sim);
+      const start = sim.clock.now();
+      // Every finished message costs five minutes on the simulator's clock: twelve invoices make hours of backlog.
+      const result = await runPass(deps, {
+        retryVisibilitySeconds: 0,
+        onOutcome: () => sim.clock.advance(5 * 60_000),
+      });
+      expect(sim.clock.now() - start).toBeGreaterThan(60 * 60_000);
+      expect(result.allComplete).toBe(true);
+      expect(result.invoices.every((i) => i.pdfSha256 && (i.pdfBytes ?? 0) > 0)).toBe(true);
+      const statementFallbacks = sim.requests.filter((r) => r.path.endsWith('/documents/statement'));
+      const linkDownloads = sim.requests.filter(
+        (r) => r.host === 'blob' && r.path.endsWith('.pdf') && r.status === 200,
+      );
+      expect(linkDownloads.length + statementFallbacks.length).toBeGreaterThanOrEqual(invoices.length);
+      expect(result.drain.poisoned).toBe(0);
+    });
+  });
+});
+
+describe('an export longer than the time budget', () => {
+  test('hands over to continuation messages and the file is byte-identical', async () => {
+    await withSimulator({ dataset: { invoices: [bigSeek] } }, async (sim) => {
+      // A clock that jumps past the budget each time it is read: every page ends an invocation.
+      let offset = 0;
+      const jumpy = () => {
+        offset += 31_000;
+        return Date.now() + offset;
+      };
+      const { deps } = await setup(
+        sim,
+        { LINE_ITEM_PAGE_SIZE: '500', EXPORT_TIME_BUDGET_SECONDS: '30' },
+        { now: jumpy },
+      );
+      events.length = 0;
+      const result = await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(result.allComplete).toBe(true);
+      const part = result.parts.find((p) => p.invoiceId === bigSeek.id)!;
+      expect(part.attempts).toBeGreaterThanOrEqual(6); // 6 pages of 500: one invocation each
+      const bytes = await partBytes(deps, bigSeek.id, part.partId);
+      expect(bytes.equals(expectedNdjson(sim, bigSeek.id, bigSeek.parts![0]!, 'v1'))).toBe(true);
+      expect(part.rows).toBe(3000);
+    });
+  });
+});
+
+describe('v2 data that is not ready', () => {
+  const recent: InvoiceSpec = {
+    id: 'G0NEW00001',
+    kind: 'modern',
+    billingPeriod: '2026-10',
+    parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 40 }],
+  };
+
+  test('"no data yet" is retried without sleeping, then exported when the data appears', async () => {
+    await withSimulator({ dataset: { invoices: [recent] } }, async (sim) => {
+      sim.faults.add({ kind: 'v2NoData', polls: 2 });
+      const { deps } = await setup(sim, {}, { v2NoDataBaseSeconds: 0 });
+      const result = await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(result.allComplete).toBe(true);
+      const part = result.parts[0]!;
+      expect(part).toMatchObject({ api: 'v2', source: 'v2', state: 'complete', rows: 40 });
+      const exportsStarted = sim.requests.filter((r) => r.host === 'graph' && r.method === 'POST');
+      expect(exportsStarted.length).toBe(3); // two answered 5000, the third succeeded
+      const bytes = await partBytes(deps, recent.id, part.partId);
+      expect(bytes.equals(expectedNdjson(sim, recent.id, recent.parts![0]!, 'v2'))).toBe(true);
+    });
+  });
+
+  test('past the settle deadline the invoice is unsettled, visible in the ledger and its manifest', async () => {
+    await withSimulator({ dataset: { invoices: [recent] } }, async (sim) => {
+      sim.faults.add({ kind: 'v2NoData', polls: 1000 });
+      let offset = 0;
+      const { deps } = await setup(
+        sim,
+        { SETTLE_DEADLINE_HOURS: '1' },
+        { v2NoDataBaseSeconds: 0, now: () => Date.now() + offset },
+      );
+      const result = await runPass(deps, {
+        retryVisibilitySeconds: 0,
+        onOutcome: () => {
+          offset += 20 * 60_000; // twenty minutes pass per message
+        },
+      });
+      expect(result.allComplete).toBe(false);
+      expect(result.invoices[0]).toMatchObject({ invoiceId: recent.id, state: 'unsettled' });
+      expect(result.parts[0]).toMatchObject({ state: 'unsettled' });
+      expect(result.parts[0]?.lastError).toMatch(/No v2 data after 1 h/);
+      const manifest = JSON.parse(
+        (
+          await deps.storage.container
+            .getBlobClient(`billing_period=2026-10/invoice_id=${recent.id}/manifest.json`)
+            .downloadToBuffer()
+        ).toString(),
+      );
+      expect(manifest.status).toBe('unsettled');
+      expect(manifest.parts[0]).toMatchObject({ state: 'unsettled', api: 'v2' });
+    });
+  });
+});
