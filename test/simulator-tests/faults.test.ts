@@ -104,3 +104,32 @@ test('faults apply to the blob and token hosts too', async () => {
   sim.faults.add({ host: 'blob', kind: 'status', status: 500 });
   expect((await fetch(`${sim.blobUrl}/statements/G000024130.pdf`)).status).toBe(500);
 });
+
+test('rateLimit: over budget in the window gives the documented 429s; the window slides on the clock', async () => {
+  const limited = await startSimulator({ rateLimit: { limit: 2, windowMs: 60_000 } });
+  try {
+    const pcToken = limited.issueToken({ audience: 'partnercenter' });
+    const call = () =>
+      fetch(`${limited.partnerCenterUrl}/v1/invoices`, { headers: { authorization: `Bearer ${pcToken}` } });
+    expect((await call()).status).toBe(200);
+    expect((await call()).status).toBe(200);
+    const throttled = await call();
+    expect(throttled.status).toBe(429);
+    const seconds = Number(throttled.headers.get('retry-after'));
+    expect(seconds).toBeGreaterThan(0);
+    expect(seconds).toBeLessThanOrEqual(60);
+    expect(await throttled.json()).toEqual({
+      statusCode: 429,
+      message: `Rate limit is exceeded. Try again in ${seconds} seconds.`,
+    });
+    // Graph has its own budget.
+    const graph = await fetch(`${limited.graphUrl}/v1.0/reports/partners/billing/operations/none`, {
+      headers: { authorization: `Bearer ${limited.issueToken({ audience: 'graph' })}` },
+    });
+    expect(graph.status).toBe(404);
+    limited.clock.advance(seconds * 1000);
+    expect((await call()).status).toBe(200);
+  } finally {
+    await limited.stop();
+  }
+});

@@ -77,6 +77,7 @@ describe('export flow', () => {
     expect(await started.text()).toBe('');
     const location = started.headers.get('location') ?? '';
     expect(location).toMatch(new RegExp(`^${sim.graphUrl}/v1\\.0/reports/partners/billing/operations/[0-9a-f-]{36}$`));
+    expect(started.headers.get('retry-after')).toBe('2');
 
     for (let i = 0; i < 2; i++) {
       const { operation, retryAfter } = await poll(sim, location);

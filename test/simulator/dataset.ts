@@ -52,6 +52,8 @@ export interface Dataset {
   bumpV2Version(id: string): void;
   /** Finds the part a request addresses; provider/type are matched leniently (one_time = onetime = OneTime). */
   findPart(invoiceId: string, provider: string, lineItemType: string): PartSpec | undefined;
+  /** Renders rows of one part (v1 text, or the v2 line with `v2Kind`) without per-row lookups, for streaming. */
+  renderer(invoiceId: string, part: PartSpec, v2?: boolean): (index: number) => string;
 }
 
 export const PARTNER_TENANT_ID = '6e75cca6-47f0-47a3-a928-9d5315750bd9';
@@ -722,6 +724,14 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
       return w.finish();
     },
     v2Rows: (invoiceId, kind) => v2Part(invoiceId, kind)?.rows ?? 0,
+    renderer(invoiceId, part, v2 = false) {
+      const ctx = context(spec(invoiceId), part);
+      return (index) => {
+        const w = new RowWriter(v2);
+        rowFields(ctx, index, w);
+        return w.finish();
+      };
+    },
     v2Row(invoiceId, kind, index) {
       const part = v2Part(invoiceId, kind);
       if (!part) throw new Error(`invoice ${invoiceId} has no v2 ${kind} data`);

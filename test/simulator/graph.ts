@@ -119,7 +119,10 @@ export async function handleGraph(ex: Exchange, state: SimState, graph: GraphSta
     graph.operations.set(operation.id, operation);
     if (ex.noDataPolls)
       graph.noData.set(operation.invoiceId, (graph.noData.get(operation.invoiceId) ?? 0) + ex.noDataPolls);
-    return send(ex, 202, undefined, { location: `${state.urls.graph}${BASE}/operations/${operation.id}` });
+    return send(ex, 202, undefined, {
+      location: `${state.urls.graph}${BASE}/operations/${operation.id}`,
+      'retry-after': String(state.options.v2.retryAfterSeconds),
+    });
   }
   if (ex.req.method !== 'GET') return graphError(ex, 405, 'BadRequest', 'The HTTP method is not allowed.');
   const operationMatch = /^\/v1\.0\/reports\/partners\/billing\/operations\/([^/]+)$/i.exec(path);
@@ -292,11 +295,18 @@ export async function handleBlob(ex: Exchange, state: SimState): Promise<void> {
   const to = Math.min(rows, from + perBlob);
   const id = decodeURIComponent(invoiceId);
   const gzip = createGzip({ level: 1 });
-  const lines = rowChunks(rows, from, to, (i) => `${state.dataset.v2Row(id, kind, i)}\n`, '');
+  const render = state.dataset.v2Rows(id, kind) > 0 ? v2Renderer(state, id, kind) : undefined;
+  const lines = render ? rowChunks(rows, from, to, (i) => `${render(i)}\n`, '') : [];
   ex.res.writeHead(200, { ...blobHeaders, 'content-type': 'application/octet-stream', 'x-ms-blob-type': 'BlockBlob' });
   ex.res.on('close', () => gzip.destroy());
   gzip.pipe(ex.res);
   await sendGzip(gzip, lines);
+}
+
+function v2Renderer(state: SimState, invoiceId: string, kind: V2Kind): (index: number) => string {
+  const part = state.dataset.findPart(invoiceId, 'onetime', kind === 'usage' ? 'usage' : 'billing');
+  if (!part) return (index) => state.dataset.v2Row(invoiceId, kind, index);
+  return state.dataset.renderer(invoiceId, part, true);
 }
 
 async function sendGzip(gzip: ReturnType<typeof createGzip>, chunks: Iterable<string>): Promise<void> {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createDataset, type Dataset, type DatasetOptions } from './dataset.js';
-import { FaultList, type Faults, type SimHost } from './faults.js';
+import { FaultList, type Faults, graphThrottle, type SimHost, throttle } from './faults.js';
 import { GraphState, handleBlob, handleGraph } from './graph.js';
 import {
   type Exchange,
@@ -71,6 +71,11 @@ export interface SimulatorOptions {
     /** Rows per export blob; more rows make several blobs (default 50_000). */
     rowsPerBlob?: number;
   };
+  /**
+   * A per-host request budget on the simulator clock (ref §9 publishes no numbers): over `limit` requests in
+   * `windowMs`, Partner Center answers its documented 429 and Graph its TooManyRequests, with Retry-After.
+   */
+  rateLimit?: { limit: number; windowMs: number; hosts?: ('partnercenter' | 'graph')[] };
   /** Token endpoint behaviour. */
   auth?: RefreshTokenOptions & {
     /** Base URL clients see for the authority (e.g. a fake https origin rewritten to `authorityUrl`); used in metadata. */
@@ -160,6 +165,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     sign: signer(randomBytes(32)),
   };
 
+  const rateLimiter = options.rateLimit ? createRateLimiter(options.rateLimit, clock.now) : undefined;
   const servers: Server[] = [];
   const sockets = new Set<import('node:net').Socket>();
   const host = (name: SimHost, handler: (ex: Exchange) => Promise<void> | void) => {
@@ -203,6 +209,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const ex: Exchange = { host: name, req, res, url, query: lowerQuery(url), body: Buffer.concat(chunks) };
     try {
       if ((name === 'partnercenter' || name === 'graph') && resolved.latencyMs > 0) await sleep(resolved.latencyMs);
+      const limited = rateLimiter?.(name);
+      if (limited !== undefined) return send(ex, 429, limited.body, limited.headers);
       const rule = faults.take(name, record.method, url.pathname);
       if (rule) {
         switch (rule.kind) {
@@ -274,6 +282,28 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       for (const socket of sockets) socket.destroy();
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     },
+  };
+}
+
+/** Sliding-window budget per host; returns the 429 to send when the request is over budget. */
+function createRateLimiter(
+  limit: NonNullable<SimulatorOptions['rateLimit']>,
+  now: () => number,
+): (host: SimHost) => { body: string; headers: Record<string, string> } | undefined {
+  const hosts = new Set<SimHost>(limit.hosts ?? ['partnercenter', 'graph']);
+  const seen = new Map<SimHost, number[]>();
+  return (host) => {
+    if (!hosts.has(host)) return undefined;
+    const t = now();
+    const window = (seen.get(host) ?? []).filter((at) => at > t - limit.windowMs);
+    seen.set(host, window);
+    if (window.length < limit.limit) {
+      window.push(t);
+      return undefined;
+    }
+    const seconds = Math.max(1, Math.ceil(((window[0] ?? t) + limit.windowMs - t) / 1000));
+    const rule = host === 'graph' ? graphThrottle(seconds) : throttle(seconds);
+    return rule.kind === 'status' ? { body: rule.body ?? '', headers: rule.headers ?? {} } : undefined;
   };
 }
 

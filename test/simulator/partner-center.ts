@@ -202,22 +202,16 @@ async function lineItems(
     }
   }
 
-  const render = (i: number) => state.dataset.row(id, part?.provider ?? provider, part?.lineItemType ?? type, i);
   const head = `${state.options.bom ? '\uFEFF' : ''}{${continuation}"totalCount":${count},"items":[\n`;
   const tail = `\n],"links":${JSON.stringify(links)},"attributes":{"objectType":"Collection"}}`;
-  const headers = { ...responseHeadersOf(ex), 'content-type': JSON_TYPE };
+  const headers = { ...responseHeaders(ex), 'content-type': JSON_TYPE };
   // A generator, never an array: a page of a million rows must not be materialised.
   function* page(): Generator<string> {
     yield head;
-    if (count > 0) yield* rowChunks(total, from, to, render, ',\n');
+    if (count > 0 && part) yield* rowChunks(total, from, to, state.dataset.renderer(id, part), ',\n');
     yield tail;
   }
   await sendStream(ex, 200, headers, page());
-}
-
-/** Headers already chosen for this exchange are regenerated consistently from the request. */
-function responseHeadersOf(ex: Exchange): Record<string, string> {
-  return responseHeaders(ex);
 }
 
 // The seek token is opaque to clients and carries commas, `/` and `=` as real ones do (ref §5.3). It is signed,
