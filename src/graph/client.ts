@@ -3,7 +3,13 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, Pipeline, PipelineResponse } from '@azure/core-rest-pipeline';
 import { ApiError } from '../http/errors.js';
-import { createPipeline, defaultHttpClient, sendForStream, sendForText } from '../http/pipeline.js';
+import {
+  createPipeline,
+  defaultHttpClient,
+  type RequestTelemetry,
+  sendForStream,
+  sendForText,
+} from '../http/pipeline.js';
 import { redactUrl } from '../http/redact.js';
 import { DisallowedLinkError, SasExpiredError, UnexpectedOperationError } from './errors.js';
 import { readBlobLines } from './lines.js';
@@ -31,6 +37,8 @@ export interface GraphBillingClientOptions {
   httpClient?: HttpClient;
   /** Poll interval used when the service sends no Retry-After (seconds). */
   defaultRetryAfterSeconds?: number;
+  /** Telemetry of every HTTP attempt (retries included): host `graph`, export blobs `blob`. */
+  onRequestCompleted?: (info: RequestTelemetry) => void;
 }
 
 export interface StartExportOptions {
@@ -106,15 +114,17 @@ export class GraphBillingClient {
       retryDelayInMs: options.retryDelayInMs,
       maxRetryDelayInMs: options.maxRetryDelayInMs,
       allowInsecureLoopback: options.allowInsecureLoopback,
+      onRequestCompleted: options.onRequestCompleted,
     };
     this.#api = createPipeline({
       ...common,
+      telemetryHost: 'graph',
       credential: options.credential,
       scopes: GRAPH_SCOPE,
       requestIdHeaderName: 'client-request-id',
     });
     // No credential at all: a SAS URL must never carry an Authorization header.
-    this.#blobs = createPipeline({ ...common, requestIdHeaderName: 'x-ms-client-request-id' });
+    this.#blobs = createPipeline({ ...common, telemetryHost: 'blob', requestIdHeaderName: 'x-ms-client-request-id' });
     this.#httpClient = options.httpClient ?? defaultHttpClient();
   }
 

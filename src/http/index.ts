@@ -14,6 +14,8 @@ export {
   createApiRequest,
   createPipeline,
   defaultHttpClient,
+  endpointTemplate,
+  type RequestTelemetry,
   retryAfterMsOf,
   sendForStream,
   sendForText,

@@ -10,6 +10,7 @@ import {
   type ApiRequestOptions,
   createPipeline,
   defaultHttpClient,
+  type RequestTelemetry,
   sendForStream,
   sendForText,
 } from '../http/pipeline.js';
@@ -38,6 +39,8 @@ export interface PartnerCenterClientOptions {
   /** Plain http to loopback (the simulator). Default: true only when `baseUrl` itself is http loopback. */
   allowInsecureLoopback?: boolean;
   httpClient?: HttpClient;
+  /** Telemetry of every HTTP attempt (retries included): host `partnercenter`, signed PDF links `blob`. */
+  onRequestCompleted?: (info: RequestTelemetry) => void;
 }
 
 export interface OperationOptions {
@@ -109,6 +112,8 @@ export class PartnerCenterClient {
       maxRetryDelayInMs: options.maxRetryDelayInMs,
       maxRetryAfterMs: options.maxRetryAfterMs,
       allowInsecureLoopback,
+      onRequestCompleted: options.onRequestCompleted,
+      telemetryHost: 'partnercenter',
     };
     this.#app = createPipeline({ ...common, credential: options.credential, scopes: PARTNER_CENTER_SCOPE });
     this.#appUser = createPipeline({
@@ -116,7 +121,7 @@ export class PartnerCenterClient {
       credential: options.appUserCredential ?? options.credential,
       scopes: PARTNER_CENTER_SCOPE,
     });
-    this.#signed = createPipeline(common);
+    this.#signed = createPipeline({ ...common, telemetryHost: 'blob' });
     this.#httpClient = options.httpClient ?? defaultHttpClient();
     const pcHost = this.#origin.host;
     this.#isAllowedLink =

@@ -2,7 +2,7 @@
 // restricted by the allow-list) and storage. Overrides exist for tests and the local demo only.
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient } from '@azure/core-rest-pipeline';
-import { type CredentialOptions, createCredentials } from '../auth/index.js';
+import { type CredentialOptions, type Credentials, createCredentials } from '../auth/index.js';
 import type { Settings } from '../config.js';
 import { GraphBillingClient } from '../graph/index.js';
 import { PartnerCenterClient } from '../partner-center/index.js';
@@ -38,12 +38,13 @@ export async function createSyncDeps(settings: Settings, overrides: DepsOverride
       logger: { warn: (message, properties) => log.warn(message, properties) },
       ...overrides.credentialOptions,
     });
+  const tokenAge = 'refreshTokenAgeDays' in created ? (created as Credentials) : undefined;
   const credentials = {
     ...created,
     partnerCenterAppUser:
-      created.partnerCenterAppUser && 'refreshTokenAgeDays' in created
+      created.partnerCenterAppUser && tokenAge
         ? withRefreshTokenAge(created.partnerCenterAppUser, {
-            ageDays: () => created.refreshTokenAgeDays(),
+            ageDays: () => tokenAge.refreshTokenAgeDays(),
             log,
             warnAfterDays: settings.REFRESH_TOKEN_WARN_DAYS,
             intervalMs: overrides.refreshTokenAgeIntervalMs,
