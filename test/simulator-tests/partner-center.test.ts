@@ -314,3 +314,17 @@ describe('quirks and protocol', () => {
     }
   });
 });
+
+test('without requireAuth, anonymous requests pass and an app-only token is still refused by id', async () => {
+  const open = await startSimulator({ requireAuth: false });
+  try {
+    expect((await fetch(`${open.partnerCenterUrl}/v1/invoices/G000024130`)).status).toBe(200);
+    const appOnlyToken = open.issueToken({ audience: 'partnercenter' });
+    const refused = await fetch(`${open.partnerCenterUrl}/v1/invoices/G000024130`, {
+      headers: { authorization: `Bearer ${appOnlyToken}` },
+    });
+    expect(refused.status).toBe(403);
+  } finally {
+    await open.stop();
+  }
+});

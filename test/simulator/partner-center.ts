@@ -23,17 +23,16 @@ export async function handlePartnerCenter(ex: Exchange, state: SimState): Promis
     return send(ex, 404, undefined, headers);
   }
 
-  if (state.options.requireAuth) {
-    const check = checkBearer(ex.req.headers.authorization, 'partnercenter', state.now());
-    if (!check.ok) {
-      ex.res.setHeader('www-authenticate', 'OAuth realm=urn:cpsvc:cpid:6480d686-cfb4-424d-a945-6b9b9f000000');
-      return json(401, fault(401, `Unauthorized: the bearer token is ${check.reason}.`));
-    }
-    const appUserOnly =
-      segments.length === 3 || segments[3]?.toLowerCase() === 'documents' || segments[3]?.toLowerCase() === 'receipts';
-    if (appUserOnly && state.options.enforceAppUser && !check.claims.scp) {
-      return json(403, fault(2032, 'Access denied'));
-    }
+  const check = checkBearer(ex.req.headers.authorization, 'partnercenter', state.now());
+  if (state.options.requireAuth && !check.ok) {
+    ex.res.setHeader('www-authenticate', 'OAuth realm=urn:cpsvc:cpid:6480d686-cfb4-424d-a945-6b9b9f000000');
+    return json(401, fault(401, `Unauthorized: the bearer token is ${check.reason}.`));
+  }
+  // Without requireAuth a request may come without a token; one that does carry a token is still judged by it.
+  const appUserOnly =
+    segments.length === 3 || segments[3]?.toLowerCase() === 'documents' || segments[3]?.toLowerCase() === 'receipts';
+  if (appUserOnly && state.options.enforceAppUser && check.ok && !check.claims.scp) {
+    return json(403, fault(2032, 'Access denied'));
   }
 
   if (segments.length === 2) return listInvoices(ex, state, json);
