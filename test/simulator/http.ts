@@ -114,4 +114,5 @@ export async function sendStream(
 export const xmlAuthFailed = (detail: string) =>
   `\uFEFF<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.\nRequestId:${crypto.randomUUID()}\nTime:${new Date().toISOString()}</Message><AuthenticationErrorDetail>${detail}</AuthenticationErrorDetail></Error>`;
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Unref'd, so a long `delay` fault never keeps a stopped simulator's process alive. */
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
