@@ -1,0 +1,224 @@
+// One measured run in its own process (so its peak RSS is its own): a sync pass through the app's real jobs, or a
+// storage baseline writing the same bytes straight to Azurite. `tsx bench/worker.ts <job.json> <result.json>`.
+// The simulator and Azurite run in other processes; this one holds only the code being measured.
+import { readFile, writeFile } from 'node:fs/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { LocalQueueHost, type QueueBinding } from '../src/cli/queue-host.js';
+import { loadSettings, QUEUES } from '../src/config.js';
+import { blockId } from '../src/storage/ndjson-writer.js';
+import { createSyncDeps } from '../src/sync/create-deps.js';
+import type { EventProperties, SyncLogger } from '../src/sync/deps.js';
+import { detectInvoices } from '../src/sync/detect-invoices.js';
+import { createHandlers } from '../src/sync/handlers.js';
+import { createDataset, type DatasetOptions, type PartSpec } from '../test/simulator/dataset.js';
+import { CountingHttpClient, type TimedRequest } from './counting-http-client.js';
+
+export interface PassJob {
+  kind: 'pass';
+  settings: Record<string, string>;
+  /** Export handlers running at once (the queue host's concurrency). */
+  concurrency: number;
+}
+
+export interface NdjsonBaselineJob {
+  kind: 'ndjson-baseline' | 'v2-baseline';
+  connectionString: string;
+  container: string;
+  seed: number;
+  dataset: DatasetOptions;
+  invoiceId: string;
+  part: PartSpec;
+  /** Rows per staged block (the export's page size). */
+  pageSize: number;
+  /** v2 only: rows per gzip blob, as the simulator splits them. */
+  rowsPerBlob?: number;
+}
+
+export type Job = PassJob | NdjsonBaselineJob;
+
+export interface LoggedEvent {
+  name: string;
+  at: number;
+  properties: EventProperties;
+}
+
+export interface PassResult {
+  kind: 'pass';
+  syncMs: number;
+  exportMs: number;
+  events: LoggedEvent[];
+  warnings: string[];
+  errors: string[];
+  failed: number;
+  poisoned: number;
+  maxInFlight: number;
+  exportMaxInFlight: number;
+  exportStartedAt: number;
+  exportEndedAt: number;
+  requests: number;
+  pageRequests: TimedRequest[];
+  maxRssBytes: number;
+  sampledPeakRssBytes: number;
+}
+
+export interface BaselineResult {
+  kind: 'baseline';
+  ms: number;
+  rows: number;
+  bytes: number;
+  blocks: number;
+  maxRssBytes: number;
+}
+
+let sampledPeakRss = 0;
+const sampler = setInterval(() => {
+  sampledPeakRss = Math.max(sampledPeakRss, process.memoryUsage.rss());
+}, 20);
+sampler.unref();
+
+async function runPassJob(job: PassJob): Promise<PassResult> {
+  const events: LoggedEvent[] = [];
+  const warnings: string[] = [];
+  const errors: string[] = [];
+  const log: SyncLogger = {
+    info: () => {},
+    warn: (message) => warnings.push(message),
+    error: (message) => errors.push(message),
+    event: (name, properties) => events.push({ name, at: performance.now(), properties }),
+  };
+  const http = new CountingHttpClient();
+  const deps = await createSyncDeps(loadSettings(job.settings), { log, httpClient: http, graphPollSeconds: 0 });
+  await deps.storage.ensure();
+  await detectInvoices(deps);
+  const handlers = createHandlers(async () => deps);
+  const { queues, queueService } = deps.storage;
+  const drain = async (binding: QueueBinding, concurrency: number) =>
+    new LocalQueueHost([binding], {
+      maxDequeueCount: deps.settings.MAX_DEQUEUE_COUNT,
+      concurrency,
+      retryVisibilitySeconds: 1,
+      // The export phase is what is timed: poll delayed messages (v2 waits) often.
+      pollIntervalMs: 20,
+    }).drain({ maxDurationMs: 9 * 60_000 });
+
+  // Phase 1: every invoice's PDF, JSON and parts; the export messages wait in their queue.
+  const syncStart = performance.now();
+  const synced = await drain(
+    {
+      functionName: 'syncInvoice',
+      queue: queues.invoiceSync,
+      poisonQueue: queueService.getQueueClient(`${QUEUES.invoiceSync}-poison`),
+      handler: handlers.syncInvoice,
+    },
+    deps.settings.PARTNER_CENTER_CONCURRENCY,
+  );
+  const syncMs = performance.now() - syncStart;
+
+  // Phase 2: the line-item exports, timed on their own.
+  http.resetPeak();
+  const exportStartedAt = performance.now();
+  const exported = await drain(
+    {
+      functionName: 'exportLineItems',
+      queue: queues.lineItemExport,
+      poisonQueue: queueService.getQueueClient(`${QUEUES.lineItemExport}-poison`),
+      handler: handlers.exportLineItems,
+    },
+    job.concurrency,
+  );
+  const exportEndedAt = performance.now();
+  return {
+    kind: 'pass',
+    syncMs,
+    exportMs: exportEndedAt - exportStartedAt,
+    events,
+    warnings,
+    errors,
+    failed: synced.failed + exported.failed,
+    poisoned: synced.poisoned + exported.poisoned,
+    maxInFlight: Math.max(http.maxInFlight),
+    exportMaxInFlight: http.maxInFlight,
+    exportStartedAt,
+    exportEndedAt,
+    requests: http.total,
+    pageRequests: http.timeline,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    sampledPeakRssBytes: sampledPeakRss,
+  };
+}
+
+/** The blocks the export writes for this part: `pageSize` rows per block, each row plus a newline. */
+function* ndjsonBlocks(job: NdjsonBaselineJob): Generator<Buffer> {
+  const dataset = createDataset(job.seed, job.dataset);
+  const render = dataset.renderer(job.invoiceId, job.part, job.kind === 'v2-baseline');
+  for (let first = 0; first < job.part.rows; first += job.pageSize) {
+    const rows: string[] = [];
+    for (let i = first; i < Math.min(job.part.rows, first + job.pageSize); i++) rows.push(render(i));
+    yield Buffer.from(`${rows.join('\n')}\n`, 'utf8');
+  }
+}
+
+/** The gzip JSON Lines blobs the simulator serves for this part (rowsPerBlob rows each). */
+function v2GzipBlobs(job: NdjsonBaselineJob): Buffer[] {
+  const dataset = createDataset(job.seed, job.dataset);
+  const render = dataset.renderer(job.invoiceId, job.part, true);
+  const perBlob = job.rowsPerBlob ?? 50_000;
+  const blobs: Buffer[] = [];
+  for (let first = 0; first < job.part.rows; first += perBlob) {
+    const lines: string[] = [];
+    for (let i = first; i < Math.min(job.part.rows, first + perBlob); i++) lines.push(render(i));
+    blobs.push(gzipSync(`${lines.join('\n')}\n`));
+  }
+  return blobs;
+}
+
+async function runBaselineJob(job: NdjsonBaselineJob): Promise<BaselineResult> {
+  const container = BlobServiceClient.fromConnectionString(job.connectionString).getContainerClient(job.container);
+  await container.createIfNotExists();
+  const blob = container.getBlockBlobClient(`${job.kind}/${job.invoiceId}.ndjson`);
+  // Bytes are prepared before the clock starts: the baseline is the storage (and gunzip) cost alone.
+  const prepared = job.kind === 'v2-baseline' ? v2GzipBlobs(job) : [...ndjsonBlocks(job)];
+  let blocks = 0;
+  let bytes = 0;
+  const started = performance.now();
+  const stage = async (body: Buffer) => {
+    await blob.stageBlock(blockId(blocks), body, body.length);
+    blocks++;
+    bytes += body.length;
+  };
+  if (job.kind === 'v2-baseline') {
+    for (const gz of prepared) {
+      const text = gunzipSync(gz);
+      // Split the JSON Lines into blocks of pageSize lines, as the export pages them.
+      let start = 0;
+      let lines = 0;
+      for (let at = text.indexOf(10); at !== -1; at = text.indexOf(10, at + 1)) {
+        if (++lines === job.pageSize) {
+          await stage(text.subarray(start, at + 1));
+          start = at + 1;
+          lines = 0;
+        }
+      }
+      if (start < text.length) await stage(text.subarray(start));
+    }
+  } else {
+    for (const body of prepared) await stage(body);
+  }
+  await blob.commitBlockList(Array.from({ length: blocks }, (_, i) => blockId(i)));
+  const ms = performance.now() - started;
+  return {
+    kind: 'baseline',
+    ms,
+    rows: job.part.rows,
+    bytes,
+    blocks,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+}
+
+const [jobPath, resultPath] = process.argv.slice(2);
+if (!jobPath || !resultPath) throw new Error('usage: tsx bench/worker.ts <job.json> <result.json>');
+const job = JSON.parse(await readFile(jobPath, 'utf8')) as Job;
+const result = job.kind === 'pass' ? await runPassJob(job) : await runBaselineJob(job);
+await writeFile(resultPath, JSON.stringify(result));
