@@ -117,6 +117,8 @@ export const partEntitySchema = z.object({
   source: optionalText,
   /** Sum of the billing rows' totals, as text (reconciliation). */
   lineTotal: optionalText,
+  /** JSON array of earlier versions of this part's file, kept when v2 data changed: {path, v2Etag, rows, bytes, sha256, replacedAt}. */
+  history: optionalText,
   /** The export invocation that currently owns the part, and until when (a lease kept in the ledger). */
   leaseOwner: optionalText,
   leaseUntil: optionalText,

@@ -2,14 +2,16 @@
 // that were never queued (a failed enqueue), are stuck (a lost message, a crashed worker) or are still settling.
 import { randomUUID } from 'node:crypto';
 import { redactText } from '../http/redact.js';
-import { billingPeriodOf } from '../storage/layout.js';
+import { billingPeriodOf, parsePartnerCenterDate } from '../storage/layout.js';
 import type { InvoiceEntity } from '../storage/ledger.js';
 import { sendQueueMessage } from '../storage/queues.js';
 import type { SyncDeps } from './deps.js';
-import { INVOICE_ID_PATTERN, type InvoiceSyncMessage } from './messages.js';
+import { INVOICE_ID_PATTERN, type InvoiceSyncMessage, type LineItemExportMessage } from './messages.js';
 
 export interface DetectResult {
   listed: number;
+  /** v2 parts of recent complete invoices queued to check whether their data changed. */
+  rechecked: number;
   discovered: number;
   queued: number;
   requeued: number;
@@ -30,7 +32,7 @@ export function requeueReason(entity: InvoiceEntity, now: number, deps: Pick<Syn
 export async function detectInvoices(deps: SyncDeps): Promise<DetectResult> {
   const { ledger, queues } = deps.storage;
   const runId = randomUUID();
-  const result: DetectResult = { listed: 0, discovered: 0, queued: 0, requeued: 0, rejected: [] };
+  const result: DetectResult = { listed: 0, rechecked: 0, discovered: 0, queued: 0, requeued: 0, rejected: [] };
   deps.log.info('Listing invoices', { runId });
   for await (const invoice of deps.partnerCenter.listInvoices({ correlationId: runId })) {
     result.listed++;
@@ -81,6 +83,10 @@ export async function detectInvoices(deps: SyncDeps): Promise<DetectResult> {
     }
     const entity = await ledger.getInvoice(id);
     if (!entity) continue;
+    if (entity.state === 'complete') {
+      result.rechecked += await queueRechecks(deps, entity, now);
+      continue;
+    }
     const reason = requeueReason(entity, now, deps);
     if (!reason) continue;
     const message: InvoiceSyncMessage = { invoiceId: id, reason, correlationId: entity.correlationId };
@@ -99,7 +105,37 @@ export async function detectInvoices(deps: SyncDeps): Promise<DetectResult> {
   return result;
 }
 
+/**
+ * Within SETTLE_WINDOW_DAYS of its invoice date, a complete invoice's v2 parts are asked again for changed data
+ * (a new manifest eTag) once their next check is due.
+ */
+async function queueRechecks(deps: SyncDeps, entity: InvoiceEntity, now: number): Promise<number> {
+  let invoiceTime: number;
+  try {
+    invoiceTime = parsePartnerCenterDate(entity.invoiceDate);
+  } catch {
+    return 0;
+  }
+  if (now - invoiceTime > deps.settings.SETTLE_WINDOW_DAYS * 86_400_000) return 0;
+  let queued = 0;
+  for (const part of await deps.storage.ledger.listParts(entity.invoiceId)) {
+    if (part.api !== 'v2' || part.state !== 'complete' || part.operationLocation) continue;
+    if (part.nextCheckAt && Date.parse(part.nextCheckAt) > now) continue;
+    const message: LineItemExportMessage = {
+      invoiceId: entity.invoiceId,
+      partId: part.partId,
+      hop: 0,
+      recheck: true,
+      correlationId: entity.correlationId,
+    };
+    await sendQueueMessage(deps.storage.queues.lineItemExport, message);
+    queued++;
+  }
+  return queued;
+}
+
 const summary = (r: DetectResult) => ({
+  rechecked: r.rechecked,
   listed: r.listed,
   discovered: r.discovered,
   queued: r.queued,

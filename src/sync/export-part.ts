@@ -2,11 +2,11 @@
 // in the ledger after each block and committing the block list at the end. A redelivered, duplicated or continued
 // message resumes from the ledger checkpoint and produces byte-identical output; a Function never sleeps (v2 waits
 // are delayed queue messages).
-import { SasExpiredError } from '../graph/index.js';
+import { type Manifest, SasExpiredError } from '../graph/index.js';
 import { ApiError } from '../http/errors.js';
 import { redactText } from '../http/redact.js';
 import { invoiceParts, type LineItemCheckpoint } from '../partner-center/index.js';
-import { invoiceJsonPath } from '../storage/layout.js';
+import { invoiceJsonPath, lineItemsPath } from '../storage/layout.js';
 import type { PartEntity } from '../storage/ledger.js';
 import { NdjsonBlockWriter } from '../storage/ndjson-writer.js';
 import { sendQueueMessage } from '../storage/queues.js';
@@ -17,7 +17,17 @@ import { prefetch } from './prefetch.js';
 import { TERMINAL_PART_STATES } from './sync-invoice.js';
 import { verifyNdjsonBlob } from './verify.js';
 
-export type ExportOutcome = 'complete' | 'continued' | 'waiting' | 'deferred' | 'already-done' | 'unsettled';
+export type ExportOutcome =
+  | 'complete'
+  | 'continued'
+  | 'waiting'
+  | 'deferred'
+  | 'already-done'
+  | 'unsettled'
+  | 'unchanged';
+
+/** A complete v2 part is asked again for changed data at most this often, within SETTLE_WINDOW_DAYS. */
+export const RECHECK_INTERVAL_MS = 24 * 3_600_000;
 
 /** The ledger checkpoint once every page is staged and only the commit is left. */
 const ALL_PAGES_STAGED = 'END';
@@ -44,7 +54,8 @@ export async function exportPart(
   if (!part) {
     throw new Error(`No ledger entry for part ${invoiceId}/${partId}; syncInvoice records parts before queueing them`);
   }
-  if (TERMINAL_PART_STATES.has(part.state)) {
+  const recheck = message.recheck === true && part.state === 'complete' && part.api === 'v2';
+  if (TERMINAL_PART_STATES.has(part.state) && !recheck) {
     deps.log.info('Part already finished; nothing to do', { invoiceId, partId, state: part.state });
     return 'already-done';
   }
@@ -84,6 +95,7 @@ export async function exportPart(
     correlationId: message.correlationId ?? owner,
   };
   try {
+    if (recheck) return await recheckGraphData(context);
     return claimed.api === 'v2' ? await exportFromGraph(context) : await exportFromPartnerCenter(context);
   } catch (error) {
     await releaseLease(context, {
@@ -180,34 +192,40 @@ async function exportFromGraph(ctx: ExportContext): Promise<ExportOutcome> {
         lastError: redactText(`v2 failed (${state.code}): ${state.message}`).slice(0, 2000),
       }));
       return exportFromPartnerCenter(ctx);
-    case 'succeeded': {
-      let manifest = state.manifest;
-      if (part.v2Etag && manifest.eTag !== part.v2Etag && part.blocksStaged > 0) {
-        // The data version changed under a resumed export: start over so the file is one consistent version.
-        ctx.part = await updateOwnedPart(ctx, () => ({ checkpoint: undefined, blocksStaged: 0, rows: 0, bytes: 0 }));
+    case 'succeeded':
+      return exportManifest(ctx, state.manifest);
+  }
+}
+
+async function exportManifest(ctx: ExportContext, first: Manifest): Promise<ExportOutcome> {
+  const { deps } = ctx;
+  const { invoiceId, partId } = ctx.part;
+  const operationLocation = ctx.part.operationLocation ?? '';
+  let manifest = first;
+  if (ctx.part.v2Etag && manifest.eTag !== ctx.part.v2Etag && ctx.part.blocksStaged > 0) {
+    // The data version changed under a resumed export: start over so the file is one consistent version.
+    ctx.part = await updateOwnedPart(ctx, () => ({ checkpoint: undefined, blocksStaged: 0, rows: 0, bytes: 0 }));
+  }
+  ctx.part = await updateOwnedPart(ctx, () => ({ v2Etag: manifest.eTag, state: 'exporting' }));
+  for (let attempt = 0; ; attempt++) {
+    const checkpoint = parseCheckpoint(ctx.part.checkpoint);
+    const lines = async function* (): AsyncGenerator<Chunk> {
+      for await (const chunk of deps.graph.manifestLines(manifest, {
+        checkpoint: (checkpoint as { blobIndex: number; line: number } | undefined) ?? undefined,
+        maxLines: deps.settings.LINE_ITEM_PAGE_SIZE,
+      })) {
+        yield { rows: chunk.rows, next: chunk.next };
       }
-      ctx.part = await updateOwnedPart(ctx, () => ({ v2Etag: manifest.eTag, state: 'exporting' }));
-      for (let attempt = 0; ; attempt++) {
-        const checkpoint = parseCheckpoint(ctx.part.checkpoint);
-        const lines = async function* (): AsyncGenerator<Chunk> {
-          for await (const chunk of deps.graph.manifestLines(manifest, {
-            checkpoint: (checkpoint as { blobIndex: number; line: number } | undefined) ?? undefined,
-            maxLines: deps.settings.LINE_ITEM_PAGE_SIZE,
-          })) {
-            yield { rows: chunk.rows, next: chunk.next };
-          }
-        };
-        try {
-          return await stageAndCommit(ctx, checkpoint === ALL_PAGES_STAGED ? emptyPages() : lines(), 'v2');
-        } catch (error) {
-          // An expired SAS gets a fresh manifest from the operation, never a bearer token on the blob host.
-          if (!(error instanceof SasExpiredError) || attempt >= 2) throw error;
-          const again = await deps.graph.checkOperation(part.operationLocation);
-          if (again.status !== 'succeeded') throw error;
-          manifest = again.manifest;
-          ctx.part = (await deps.storage.ledger.getPart(part.invoiceId, part.partId)) ?? ctx.part;
-        }
-      }
+    };
+    try {
+      return await stageAndCommit(ctx, checkpoint === ALL_PAGES_STAGED ? emptyPages() : lines(), 'v2');
+    } catch (error) {
+      // An expired SAS gets a fresh manifest from the operation, never a bearer token on the blob host.
+      if (!(error instanceof SasExpiredError) || attempt >= 2) throw error;
+      const again = await deps.graph.checkOperation(operationLocation);
+      if (again.status !== 'succeeded') throw error;
+      manifest = again.manifest;
+      ctx.part = (await deps.storage.ledger.getPart(invoiceId, partId)) ?? ctx.part;
     }
   }
 }
@@ -231,6 +249,89 @@ async function noDataYet(ctx: ExportContext, detail: string): Promise<ExportOutc
   await requeue(deps, ctx.message, delay);
   deps.log.info('v2 says no data yet; will try again', { invoiceId: part.invoiceId, partId: part.partId, delay });
   return 'waiting';
+}
+
+/**
+ * Re-asks Graph for a complete part's data. Same eTag: nothing changes but the next check time. A new eTag: the
+ * current file is kept under a versioned name (recorded in the part's history and the manifest) and the part is
+ * exported again from the new manifest.
+ */
+async function recheckGraphData(ctx: ExportContext): Promise<ExportOutcome> {
+  const { deps, part } = ctx;
+  const kind = part.v2Kind === 'usage' ? 'usage' : 'reconciliation';
+  const nextCheckAt = new Date(deps.now() + RECHECK_INTERVAL_MS).toISOString();
+  if (!part.operationLocation) {
+    const started = await deps.graph.startExport(kind, part.invoiceId, { correlationId: ctx.correlationId });
+    await releaseLease(ctx, { operationLocation: started.operationLocation });
+    await requeue(deps, ctx.message, started.retryAfterSeconds);
+    return 'waiting';
+  }
+  const state = await deps.graph.checkOperation(part.operationLocation);
+  if (state.status === 'running') {
+    await releaseLease(ctx, {});
+    await requeue(deps, ctx.message, state.retryAfterSeconds);
+    return 'waiting';
+  }
+  if (state.status !== 'succeeded' || state.manifest.eTag === part.v2Etag) {
+    await releaseLease(ctx, { operationLocation: undefined, nextCheckAt });
+    deps.log.info('v2 data re-checked', { invoiceId: part.invoiceId, partId: part.partId, changed: false });
+    return 'unchanged';
+  }
+
+  const { container, ledger } = deps.storage;
+  const invoice = await ledger.getInvoice(part.invoiceId);
+  if (!invoice) throw new Error(`No ledger entry for invoice ${part.invoiceId}`);
+  const history = part.history ? (JSON.parse(part.history) as PreviousVersion[]) : [];
+  const previousPath = lineItemsPath(
+    invoice.billingPeriod,
+    part.invoiceId,
+    part.provider,
+    part.lineItemType,
+    `previous_${history.length + 1}`,
+  );
+  const copy = await container.getBlobClient(previousPath).beginCopyFromURL(container.getBlobClient(part.blobPath).url);
+  await copy.pollUntilDone();
+  history.push({
+    path: previousPath,
+    v2Etag: part.v2Etag ?? '',
+    rows: part.rows,
+    bytes: part.bytes,
+    sha256: part.sha256 ?? '',
+    replacedAt: new Date(deps.now()).toISOString(),
+  });
+  ctx.part = await updateOwnedPart(ctx, () => ({
+    state: 'exporting',
+    history: JSON.stringify(history),
+    checkpoint: undefined,
+    blocksStaged: 0,
+    rows: 0,
+    bytes: 0,
+    sha256: undefined,
+    v2Etag: state.manifest.eTag,
+  }));
+  // The invoice is open again until the new version commits; finalize then rewrites its manifest.
+  await ledger.updateInvoice(part.invoiceId, () => ({
+    state: 'exporting',
+    updatedAt: new Date(deps.now()).toISOString(),
+  }));
+  deps.log.event('PartDataChanged', {
+    invoiceId: part.invoiceId,
+    partId: part.partId,
+    previousEtag: part.v2Etag,
+    newEtag: state.manifest.eTag,
+    keptAs: previousPath,
+    correlationId: ctx.correlationId,
+  });
+  return exportManifest(ctx, state.manifest);
+}
+
+export interface PreviousVersion {
+  path: string;
+  v2Etag: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+  replacedAt: string;
 }
 
 async function* emptyPages(): AsyncGenerator<Chunk> {}
@@ -291,6 +392,8 @@ async function stageAndCommit(
     lineTotal: verified.total === undefined ? undefined : String(verified.total),
     source,
     lastError: undefined,
+    operationLocation: undefined,
+    nextCheckAt: source === 'v2' ? new Date(deps.now() + RECHECK_INTERVAL_MS).toISOString() : undefined,
   });
   deps.log.event('PartExported', {
     invoiceId: ctx.part.invoiceId,

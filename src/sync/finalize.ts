@@ -21,6 +21,15 @@ export interface ManifestArtifact {
   source?: 'v1' | 'v2';
   v2Etag?: string;
   total?: string;
+  /** Earlier versions of this file, kept when the v2 data changed after it was first exported. */
+  previousVersions?: {
+    path: string;
+    v2Etag: string;
+    rows: number;
+    bytes: number;
+    sha256: string;
+    replacedAt: string;
+  }[];
 }
 
 export interface InvoiceManifest {
@@ -110,6 +119,7 @@ export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): 
       source: part.source === 'v2' ? 'v2' : 'v1',
       ...(part.v2Etag ? { v2Etag: part.v2Etag } : {}),
       ...(part.lineTotal !== undefined ? { total: part.lineTotal } : {}),
+      ...(part.history ? { previousVersions: JSON.parse(part.history) } : {}),
     });
   }
   const manifest: InvoiceManifest = {

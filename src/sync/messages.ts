@@ -26,6 +26,8 @@ export const lineItemExportMessageSchema = z
     /** The checkpoint the sender had; informational, the ledger's (saved after each durable page) wins. */
     checkpoint: z.unknown().optional(),
     correlationId: z.string().uuid().optional(),
+    /** Re-check a complete v2 part for changed data (a new manifest eTag) within the settle window. */
+    recheck: z.boolean().optional(),
   })
   .strict();
 export type LineItemExportMessage = z.infer<typeof lineItemExportMessageSchema>;

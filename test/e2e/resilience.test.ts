@@ -220,3 +220,70 @@ describe('v2 data that is not ready', () => {
     });
   });
 });
+
+describe('v2 data that changes after export', () => {
+  test('within the settle window a new eTag re-exports the part and keeps the earlier file; outside it nothing is asked', async () => {
+    const recent: InvoiceSpec = {
+      id: 'G0CHG00001',
+      kind: 'modern',
+      billingPeriod: '2026-09',
+      parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 30 }],
+    };
+    await withSimulator({ dataset: { invoices: [recent] } }, async (sim) => {
+      const invoiceTime = Date.parse(
+        String((sim.dataset.invoiceJson(recent.id) as { invoiceDate: string }).invoiceDate),
+      );
+      let offset = 86_400_000; // one day after the invoice date
+      const { deps } = await setup(sim, { SETTLE_WINDOW_DAYS: '30' }, { now: () => invoiceTime + offset });
+      const first = await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(first.allComplete).toBe(true);
+      const part = first.parts[0]!;
+      expect(part.api).toBe('v2');
+      const original = await partBytes(deps, recent.id, part.partId);
+      const snapshot = await blobSnapshotOf(deps);
+
+      // A day later, same data: asked again, nothing rewritten.
+      offset += 25 * 3_600_000;
+      const graphBefore = sim.requests.filter((r) => r.host === 'graph').length;
+      const unchanged = await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(sim.requests.filter((r) => r.host === 'graph').length).toBeGreaterThan(graphBefore);
+      expect(unchanged.parts[0]?.v2Etag).toBe(part.v2Etag);
+      expect(await blobSnapshotOf(deps)).toEqual(snapshot);
+
+      // Microsoft re-issues the data: a new eTag.
+      sim.dataset.bumpV2Version(recent.id);
+      offset += 25 * 3_600_000;
+      const changed = await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(changed.allComplete).toBe(true);
+      const after = changed.parts[0]!;
+      expect(after.v2Etag).not.toBe(part.v2Etag);
+      const current = await partBytes(deps, recent.id, part.partId);
+      expect(current.equals(expectedNdjson(sim, recent.id, recent.parts![0]!, 'v2'))).toBe(true);
+      const manifest = JSON.parse(
+        (
+          await deps.storage.container
+            .getBlobClient(`billing_period=2026-09/invoice_id=${recent.id}/manifest.json`)
+            .downloadToBuffer()
+        ).toString(),
+      );
+      const artifact = manifest.artifacts.find((a: { kind: string }) => a.kind === 'lineitems');
+      expect(artifact.v2Etag).toBe(after.v2Etag);
+      expect(artifact.previousVersions).toHaveLength(1);
+      expect(artifact.previousVersions[0]).toMatchObject({ v2Etag: part.v2Etag, rows: part.rows, sha256: part.sha256 });
+      const kept = await deps.storage.container.getBlobClient(artifact.previousVersions[0].path).downloadToBuffer();
+      expect(kept.equals(original)).toBe(true);
+      expect(artifact.previousVersions[0].path).toMatch(/rows\.previous_1\.ndjson$/);
+
+      // Past the settle window nobody asks again.
+      offset = 40 * 86_400_000;
+      const graphBeforeLate = sim.requests.filter((r) => r.host === 'graph').length;
+      await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(sim.requests.filter((r) => r.host === 'graph').length).toBe(graphBeforeLate);
+    });
+  });
+});
+
+async function blobSnapshotOf(deps: SyncDeps) {
+  const { blobSnapshot } = await import('../support/expected.js');
+  return blobSnapshot(deps.storage.container);
+}
