@@ -1,6 +1,6 @@
 // Every setting the app reads, parsed once with zod, with its default and a clear error.
-// The names are Azure Functions app settings: the Bicep app settings and `local.settings.json.example`
-// set exactly these (a test checks both directions), and the README documents each one.
+// The names are Azure Functions app settings: the Bicep app settings set exactly these (test/infra checks both
+// directions), `local.settings.json.example` uses no other names, and the README documents each one (test/config).
 import { z } from 'zod';
 
 const bool = z
