@@ -214,3 +214,36 @@ describe('manifest and blobs', () => {
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('InvalidAuthenticationToken');
   });
 });
+
+test('an invoice listed before its lines are published: empty v1 pages and v2 "5000" until the clock passes', async () => {
+  const s = await start({
+    v2: { pollsBeforeDone: 0 },
+    dataset: {
+      invoices: [
+        {
+          id: 'G000000777',
+          kind: 'modern',
+          billingPeriod: '2026-10',
+          linesPublishedAt: '2026-11-22T00:00:00Z',
+          parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 3 }],
+        },
+      ],
+    },
+  });
+  const v1 = async () => {
+    const response = await fetch(
+      `${s.partnerCenterUrl}/v1/invoices/G000000777/lineitems?provider=onetime&invoicelineitemtype=billinglineitems&size=10`,
+      { headers: { authorization: `Bearer ${s.issueToken({ audience: 'partnercenter' })}` } },
+    );
+    return ((await response.json()) as { items: unknown[] }).items.length;
+  };
+  const v2 = async () => {
+    const started = await startExport(s, 'reconciliation', { invoiceId: 'G000000777' });
+    return (await pollUntilDone(s, started.headers.get('location') ?? '')).status;
+  };
+  expect(await v1()).toBe(0);
+  expect(await v2()).toBe('failed');
+  s.clock.advance(24 * 3600_000);
+  expect(await v1()).toBe(3);
+  expect(['succeeded', 'completed']).toContain(await v2());
+});

@@ -24,6 +24,18 @@ export interface InvoiceSpec {
   listed?: boolean;
   /** Added to totalCharges so that this invoice does NOT reconcile with its rows (default 0). */
   chargesAdjustment?: number;
+  /**
+   * Simulator-clock time (ms epoch or ISO) before which the invoice is listed but its line items are not published
+   * yet: v1 line-item calls answer empty collections and v2 exports fail with "5000" (the Work 365 "$0" case).
+   */
+  linesPublishedAt?: number | string;
+}
+
+/** Whether an invoice's line items are visible at `now` (simulator clock). */
+export function linesPublished(spec: InvoiceSpec | undefined, now: number): boolean {
+  if (spec?.linesPublishedAt === undefined) return true;
+  const at = typeof spec.linesPublishedAt === 'number' ? spec.linesPublishedAt : Date.parse(spec.linesPublishedAt);
+  return now >= at;
 }
 
 export interface DatasetOptions {

@@ -1,7 +1,7 @@
 // Microsoft Graph v2 billed exports (ref §6, §12 items 7-10): start an export, poll its operation, read the
 // manifest; and the blob host that serves the manifest's gzip JSON Lines blobs and the signed statement links.
 import { createGzip } from 'node:zlib';
-import { PARTNER_TENANT_ID, rowChunks, type V2Kind } from './dataset.js';
+import { linesPublished, PARTNER_TENANT_ID, rowChunks, type V2Kind } from './dataset.js';
 import { type Exchange, type SimState, send, xmlAuthFailed } from './http.js';
 import { pdfBytes } from './pdf.js';
 import { checkBearer } from './tokens.js';
@@ -161,7 +161,8 @@ function operationBody(operation: Operation, state: SimState, graph: GraphState)
     lastActionDateTime: isoOf(state.now()),
   };
   const spec = state.dataset.invoices().find((s) => s.id === operation.invoiceId);
-  const rows = spec ? state.dataset.v2Rows(operation.invoiceId, operation.kind) : 0;
+  const rows =
+    spec && linesPublished(spec, state.now()) ? state.dataset.v2Rows(operation.invoiceId, operation.kind) : 0;
   const owed = graph.noData.get(operation.invoiceId) ?? 0;
   if (!spec || spec.kind === 'legacy' || rows === 0 || owed > 0) {
     if (owed > 0) graph.noData.set(operation.invoiceId, owed - 1);

@@ -1,7 +1,7 @@
 // Partner Center v1 invoice endpoints (ref §2-§5, §10, §12 items 1-6): invoice list and by-id, statement and receipt
 // PDFs, line items with offset paging (office/azure) and seek paging (onetime/marketplace), quirks included.
 import { randomBytes } from 'node:crypto';
-import { providerKey, rowChunks, typeKey } from './dataset.js';
+import { linesPublished, providerKey, rowChunks, typeKey } from './dataset.js';
 import { type Exchange, type SimState, send, sendStream } from './http.js';
 import { pdfBytes } from './pdf.js';
 import { checkBearer } from './tokens.js';
@@ -160,6 +160,7 @@ async function lineItems(
   if (pathForm && style === 'seek' && usage) part = undefined;
   const currency = q.get('currencycode');
   if (currency && invoice && currency.toLowerCase() !== (invoice.currency ?? 'USD').toLowerCase()) part = undefined;
+  if (!linesPublished(invoice, state.now())) part = undefined;
   const total = part?.rows ?? 0;
   const partKey = `${id}|${style === 'seek' ? 'onetime' : providerKey(provider)}|${typeKey(type)}`;
 
