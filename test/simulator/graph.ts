@@ -300,6 +300,7 @@ export async function handleBlob(ex: Exchange, state: SimState): Promise<void> {
   const lines = render ? rowChunks(rows, from, to, (i) => `${render(i)}\n`, '') : [];
   ex.res.writeHead(200, { ...blobHeaders, 'content-type': 'application/octet-stream', 'x-ms-blob-type': 'BlockBlob' });
   ex.res.on('close', () => gzip.destroy());
+  gzip.on('error', () => ex.res.destroy());
   gzip.pipe(ex.res);
   await sendGzip(gzip, lines);
 }

@@ -2,7 +2,7 @@
 // host for signed links and export blobs, an Entra-like token endpoint) over one seeded dataset and one clock.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createDataset, type Dataset, type DatasetOptions } from './dataset.js';
 import { FaultList, type Faults, graphThrottle, type SimHost, throttle } from './faults.js';
 import { GraphState, handleBlob, handleGraph } from './graph.js';
@@ -167,10 +167,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
   const rateLimiter = options.rateLimit ? createRateLimiter(options.rateLimit, clock.now) : undefined;
   const servers: Server[] = [];
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const host = (name: SimHost, handler: (ex: Exchange) => Promise<void> | void) => {
     const server = createServer((req, res) => {
-      void serve(name, req, res, handler);
+      // serve() handles its own errors; a rejection here would only mean a socket died mid-answer.
+      serve(name, req, res, handler).catch(() => res.destroy());
     });
     server.on('connection', (socket) => {
       sockets.add(socket);
@@ -205,7 +206,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       record.status = res.statusCode;
     });
     const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    try {
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+    } catch {
+      return; // the client went away while sending its body
+    }
     const ex: Exchange = { host: name, req, res, url, query: lowerQuery(url), body: Buffer.concat(chunks) };
     try {
       if ((name === 'partnercenter' || name === 'graph') && resolved.latencyMs > 0) await sleep(resolved.latencyMs);
