@@ -3,7 +3,7 @@
 // bearer token, refresh token, client secret, SAS signature, sasToken and signed PDF link query the run handled.
 // The same run must show every event and metric of the operations issue (issue 7).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { TelemetryCollector } from '../../src/telemetry/index.js';
+import { SYNC_EVENTS, TelemetryCollector } from '../../src/telemetry/index.js';
 import { type Simulator, startSimulator } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 import { AUTHORITY_HOST, type CapturedRun, DATASET, FAILING_INVOICE, fullRunWithFaults } from './full-run.js';
@@ -106,6 +106,15 @@ describe('secrets never leave', () => {
 
 describe('a full run with faults shows every event and metric of issue 7', () => {
   const named = (name: string) => run.events.filter((e) => e.name === name).map((e) => e.properties);
+
+  test('every event of the run carries the dimensions docs/operations.md promises', () => {
+    expect(new Set(run.events.map((e) => e.name))).toEqual(new Set(Object.keys(SYNC_EVENTS)));
+    for (const { name, properties } of run.events) {
+      for (const dimension of SYNC_EVENTS[name as keyof typeof SYNC_EVENTS] ?? []) {
+        expect(properties[dimension], `${name}.${dimension}`).not.toBeUndefined();
+      }
+    }
+  });
 
   test('an event per invoice state change and per finished part, with their dimensions', () => {
     for (const spec of DATASET) {
