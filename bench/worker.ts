@@ -35,7 +35,17 @@ export interface NdjsonBaselineJob {
   rowsPerBlob?: number;
 }
 
-export type Job = PassJob | NdjsonBaselineJob;
+/** Line-item pages fetched straight from the simulator with fetch: how fast the source itself can serve. */
+export interface SourceJob {
+  kind: 'source-raw';
+  partnerCenterUrl: string;
+  token: string;
+  invoiceId: string;
+  rows: number;
+  pageSize: number;
+}
+
+export type Job = PassJob | NdjsonBaselineJob | SourceJob;
 
 export interface LoggedEvent {
   name: string;
@@ -217,8 +227,30 @@ async function runBaselineJob(job: NdjsonBaselineJob): Promise<BaselineResult> {
   };
 }
 
+async function runSourceJob(job: SourceJob): Promise<BaselineResult> {
+  let bytes = 0;
+  let blocks = 0;
+  const started = performance.now();
+  for (let offset = 0; offset < job.rows; offset += job.pageSize) {
+    const response = await fetch(
+      `${job.partnerCenterUrl}/v1/invoices/${job.invoiceId}/lineitems/Azure/UsageLineItems?size=${job.pageSize}&offset=${offset}`,
+      { headers: { authorization: `Bearer ${job.token}` } },
+    );
+    if (!response.ok) throw new Error(`source page at offset ${offset}: HTTP ${response.status}`);
+    bytes += (await response.arrayBuffer()).byteLength;
+    blocks++;
+  }
+  const ms = performance.now() - started;
+  return { kind: 'baseline', ms, rows: job.rows, bytes, blocks, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
 const [jobPath, resultPath] = process.argv.slice(2);
 if (!jobPath || !resultPath) throw new Error('usage: tsx bench/worker.ts <job.json> <result.json>');
 const job = JSON.parse(await readFile(jobPath, 'utf8')) as Job;
-const result = job.kind === 'pass' ? await runPassJob(job) : await runBaselineJob(job);
+const result =
+  job.kind === 'pass'
+    ? await runPassJob(job)
+    : job.kind === 'source-raw'
+      ? await runSourceJob(job)
+      : await runBaselineJob(job);
 await writeFile(resultPath, JSON.stringify(result));
