@@ -74,6 +74,8 @@ export async function createSyncDeps(settings: Settings, overrides: DepsOverride
     isAllowedLink,
     allowInsecureLoopback: settings.ALLOW_INSECURE_LOOPBACK,
     onRequestCompleted,
+    ...(overrides.retryDelayMs !== undefined ? { retryDelayInMs: overrides.retryDelayMs } : {}),
+    ...(overrides.maxRetryDelayMs !== undefined ? { maxRetryDelayInMs: overrides.maxRetryDelayMs } : {}),
     ...(overrides.graphPollSeconds !== undefined ? { defaultRetryAfterSeconds: overrides.graphPollSeconds } : {}),
     timeoutMs,
     maxRetries: settings.HTTP_MAX_RETRIES,
