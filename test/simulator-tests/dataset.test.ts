@@ -91,9 +91,10 @@ describe('totals', () => {
     for (const id of ['D02005YFHI', 'G016907411', 'G031809528']) {
       let cents = 0;
       for (const part of dataset.invoices().find((s) => s.id === id)?.parts ?? []) {
+        if (part.lineItemType !== 'billing_line_items') continue; // usage details what billing lines already bill
         for (let i = 0; i < part.rows; i++) {
           const row = JSON.parse(dataset.row(id, part.provider, part.lineItemType, i)) as Record<string, number>;
-          const value = row.totalForCustomer ?? row.postTaxTotal ?? row.billingPreTaxTotal ?? 0;
+          const value = row.totalForCustomer ?? row.postTaxTotal ?? 0;
           cents += Math.round(value * 100);
         }
       }

@@ -662,7 +662,9 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     let cents = 0;
     for (const part of invoice.parts ?? []) {
       const ctx = context(invoice, part);
-      if (ctx.shape === 'dailyUsage') continue;
+      // Usage rows detail consumption the invoice already bills through its billing line items (new commerce bills
+      // Azure plan meters as billing lines); adding them again would count the same charges twice.
+      if (ctx.shape === 'dailyUsage' || ctx.shape === 'dailyRated') continue;
       for (let i = 0; i < part.rows; i++) cents += rowFields(ctx, i, new RowWriter(false));
     }
     const total = cents / 100;
