@@ -8,7 +8,7 @@ import { loadSettings } from '../../src/config.js';
 import { encodeMessage } from '../../src/storage/queues.js';
 import { createSyncDeps } from '../../src/sync/create-deps.js';
 import type { EventProperties, SyncDeps, SyncLogger } from '../../src/sync/deps.js';
-import { type Simulator, startSimulator } from '../simulator/index.js';
+import { type InvoiceSpec, type Simulator, startSimulator } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 import { blobSnapshot, expectedNdjson, normalizeProvider, normalizeType, sha256 } from '../support/expected.js';
 import { simulatorEnvironment } from '../support/sim-env.js';
@@ -163,5 +163,59 @@ describe('redelivery and bad input', () => {
       await deps.storage.queueService.getQueueClient('invoice-sync-poison').receiveMessages({ numberOfMessages: 10 })
     ).receivedMessageItems;
     expect(poisoned.map((m) => m.messageText).sort()).toEqual([...bad].sort());
+  });
+});
+
+describe('what the API may send that we do not know', () => {
+  test('an unknown provider and a hostile invoice id are reported; everything else lands', async () => {
+    const invoices: InvoiceSpec[] = [
+      {
+        id: 'G0UNK00001',
+        kind: 'modern',
+        billingPeriod: '2021-08',
+        documentType: 'brand_new_document_type',
+        parts: [
+          { provider: 'one_time', lineItemType: 'billing_line_items', rows: 7, drift: true },
+          { provider: 'quantum_marketplace', lineItemType: 'billing_line_items', rows: 4 },
+        ],
+      },
+      { id: '../../G0EVIL01', kind: 'modern', billingPeriod: '2021-08', parts: [] },
+    ];
+    const other = await startSimulator({ dataset: { invoices } });
+    try {
+      const suffix = randomUUID().replace(/-/g, '').slice(0, 10);
+      const env = await simulatorEnvironment(other, azurite, {
+        INVOICE_CONTAINER: `inv${suffix}`,
+        LEDGER_TABLE: `ledger${suffix}`,
+      });
+      const log = captureLog();
+      const deps = await createSyncDeps(loadSettings(env.settings), { ...env.overrides, log });
+      const result = await runPass(deps, { retryVisibilitySeconds: 0 });
+
+      expect(result.detect?.rejected.map((r) => r.id)).toEqual(['../../G0EVIL01']);
+      expect(log.lines.some((l) => l.level === 'error' && l.message.includes('unsafe id'))).toBe(true);
+      expect(other.requests.some((r) => r.path.includes('EVIL'))).toBe(false);
+      expect(result.invoices.map((i) => [i.invoiceId, i.state, i.documentType])).toEqual([
+        ['G0UNK00001', 'complete', 'brand_new_document_type'],
+      ]);
+      const unknown = result.parts.find((p) => p.partId.startsWith('quantummarketplace'));
+      expect(unknown).toMatchObject({ state: 'unsupported', blobPath: '' });
+      expect(unknown?.lastError).toMatch(/unknown billingProvider 'quantum_marketplace'/);
+      const known = result.parts.find((p) => p.partId === 'onetime-billing')!;
+      const bytes = await deps.storage.container.getBlobClient(known.blobPath).downloadToBuffer();
+      expect(bytes.equals(expectedNdjson(other, 'G0UNK00001', invoices[0]!.parts![0]!, 'v1'))).toBe(true);
+      const manifest = JSON.parse(
+        (
+          await deps.storage.container
+            .getBlobClient('billing_period=2021-08/invoice_id=G0UNK00001/manifest.json')
+            .downloadToBuffer()
+        ).toString(),
+      );
+      expect(manifest.parts).toContainEqual(
+        expect.objectContaining({ state: 'unsupported', note: expect.stringContaining('quantum_marketplace') }),
+      );
+    } finally {
+      await other.stop();
+    }
   });
 });
