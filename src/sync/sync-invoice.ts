@@ -19,7 +19,7 @@ export function withoutSignedLink(raw: string): string {
   return applyEdits(raw, edits);
 }
 
-export type SyncInvoiceOutcome = 'synced' | 'already-complete';
+export type SyncInvoiceOutcome = 'synced' | 'resumed' | 'already-complete';
 
 export async function syncInvoice(
   deps: SyncDeps,
@@ -41,6 +41,15 @@ export async function syncInvoice(
       attempts: (current.attempts ?? 0) + 1,
       updatedAt: startedIso,
     }));
+  }
+
+  // Already saved and split into parts (a stuck or settling invoice): only its unfinished parts need work.
+  if (known?.pdfSha256 && message.reason !== 'resync') {
+    const parts = await ledger.listParts(id);
+    if (parts.length === (known.partsTotal ?? -1)) {
+      await resumeParts(deps, id, correlationId, message.reason === 'settle');
+      return 'resumed';
+    }
   }
 
   // Just in time: the by-id call is what issues the 30-minute pdfDownloadLink.
@@ -149,15 +158,34 @@ export async function syncInvoice(
     receipts: receipts.length,
   });
 
-  // Queue every part that still needs work; a redelivered sync re-queues, and the export job is idempotent.
+  await resumeParts(deps, id, correlationId, false);
+  return 'synced';
+}
+
+/**
+ * Queue every part that still needs work (a redelivered sync re-queues; the export job is idempotent). When the
+ * invoice is settling, its unsettled parts get one more try: past their deadline, one attempt per timer run.
+ */
+async function resumeParts(deps: SyncDeps, id: string, correlationId: string, settle: boolean): Promise<void> {
+  const { ledger, queues } = deps.storage;
+  const nowIso = new Date(deps.now()).toISOString();
   for (const part of await ledger.listParts(id)) {
-    if (TERMINAL_PART_STATES.has(part.state)) continue;
+    if (settle && part.state === 'unsettled') {
+      await ledger.updatePart(id, part.partId, () => ({
+        state: 'queued',
+        operationLocation: undefined,
+        updatedAt: nowIso,
+      }));
+    } else if (TERMINAL_PART_STATES.has(part.state)) {
+      continue;
+    }
     const exportMessage: LineItemExportMessage = { invoiceId: id, partId: part.partId, hop: 0, correlationId };
     await sendQueueMessage(queues.lineItemExport, exportMessage);
   }
   await ledger.updateInvoice(id, (current) =>
-    current.state === 'pdf_saved' ? { state: 'exporting', updatedAt: new Date(deps.now()).toISOString() } : undefined,
+    ['pdf_saved', 'queued', 'unsettled'].includes(current.state)
+      ? { state: 'exporting', updatedAt: new Date(deps.now()).toISOString() }
+      : undefined,
   );
   await finalizeInvoiceIfDone(deps, id);
-  return 'synced';
 }

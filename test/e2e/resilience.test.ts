@@ -191,7 +191,8 @@ describe('v2 data that is not ready', () => {
 
   test('past the settle deadline the invoice is unsettled, visible in the ledger and its manifest', async () => {
     await withSimulator({ dataset: { invoices: [recent] } }, async (sim) => {
-      sim.faults.add({ kind: 'v2NoData', polls: 1000 });
+      // One "no data yet" is owed; two hours pass per message, so that one answer already outlives the 1 h deadline.
+      sim.faults.add({ kind: 'v2NoData', polls: 1 });
       let offset = 0;
       const { deps } = await setup(
         sim,
@@ -201,7 +202,7 @@ describe('v2 data that is not ready', () => {
       const result = await runPass(deps, {
         retryVisibilitySeconds: 0,
         onOutcome: () => {
-          offset += 20 * 60_000; // twenty minutes pass per message
+          offset += 2 * 3_600_000;
         },
       });
       expect(result.allComplete).toBe(false);
@@ -217,6 +218,17 @@ describe('v2 data that is not ready', () => {
       );
       expect(manifest.status).toBe('unsettled');
       expect(manifest.parts[0]).toMatchObject({ state: 'unsettled', api: 'v2' });
+
+      // A later timer run tries again without re-downloading what is saved; now the data is there and it settles.
+      const pdfDownloadsBefore = sim.requests.filter(
+        (r) => r.path.endsWith('.pdf') || r.path.endsWith('/statement'),
+      ).length;
+      const settled = await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(settled.allComplete).toBe(true);
+      expect(settled.parts[0]).toMatchObject({ state: 'complete', source: 'v2', rows: 40 });
+      expect(sim.requests.filter((r) => r.path.endsWith('.pdf') || r.path.endsWith('/statement')).length).toBe(
+        pdfDownloadsBefore,
+      );
     });
   });
 });
