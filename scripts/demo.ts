@@ -4,7 +4,7 @@
 import { runCommand } from '../src/cli/main.js';
 import { formatBytes } from '../src/cli/report.js';
 import { loadSettings } from '../src/config.js';
-import { startSimulator } from '../test/simulator/index.js';
+import { apiFault, startSimulator, throttle } from '../test/simulator/index.js';
 import { startAzurite } from '../test/support/azurite.js';
 import { simulatorEnvironment } from '../test/support/sim-env.js';
 
@@ -12,6 +12,9 @@ async function demo(): Promise<number> {
   process.stderr.write('Starting Azurite (temp folder) and the Partner Center + Graph simulator on loopback...\n');
   const azurite = await startAzurite();
   const sim = await startSimulator({ seed: 7 });
+  // A little of what the real service does: throttling with Retry-After, a transient 503. The sync rides through.
+  sim.faults.add(throttle(1, { path: '/lineitems', times: 2 }));
+  sim.faults.add(apiFault(503, 'ServiceUnavailable', { path: '/v1/invoices/', times: 1 }));
   try {
     const env = await simulatorEnvironment(sim, azurite);
     const settings = loadSettings(env.settings);

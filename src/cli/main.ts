@@ -11,6 +11,7 @@ import { sendQueueMessage } from '../storage/queues.js';
 import { createSyncDeps, type DepsOverrides } from '../sync/create-deps.js';
 import { consoleLogger, type EventProperties, type SyncDeps, type SyncLogger } from '../sync/deps.js';
 import { INVOICE_ID_PATTERN } from '../sync/messages.js';
+import { formatSummary, TelemetryCollector } from '../telemetry/index.js';
 import { invoiceTable, stateCounts } from './report.js';
 import { type PassResult, runPass } from './run-pass.js';
 
@@ -118,7 +119,9 @@ export async function runCommand(
   io: CliIo = defaultIo,
 ): Promise<{ exitCode: number; result: PassResult; deps: SyncDeps }> {
   const progress = progressLogger(io, fileLogger(options.logFile));
-  const deps = await createSyncDeps(settings, { ...options.overrides, log: progress });
+  // The same events App Insights receives, summed up for the end of the run.
+  const telemetry = new TelemetryCollector();
+  const deps = await createSyncDeps(settings, { ...options.overrides, log: telemetry.logger(progress) });
   io.err(`Syncing invoices from ${settings.PARTNER_CENTER_API_URL} into container "${settings.INVOICE_CONTAINER}"\n`);
   const started = Date.now();
   let result: PassResult;
@@ -140,6 +143,7 @@ export async function runCommand(
     progress.stop();
   }
   printSummary(io, result, io.isTTY);
+  for (const line of formatSummary(telemetry.summary())) io.out(`${line}\n`);
   io.err(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   return { exitCode: result.allComplete ? 0 : 2, result, deps };
 }

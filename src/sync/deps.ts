@@ -1,4 +1,6 @@
 // The one object the jobs depend on, built once per process: the same jobs run in a Function, the CLI and tests.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { InvocationContext } from '@azure/functions';
 import type { Settings } from '../config.js';
 import type { GraphBillingClient } from '../graph/index.js';
 import type { PartnerCenterClient } from '../partner-center/index.js';
@@ -44,5 +46,26 @@ export function consoleLogger(write: (line: string) => void = (l) => process.std
     warn: (m, p) => emit('warn', m, p),
     error: (m, p) => emit('error', m, p),
     event: (name, p) => emit('event', name, p),
+  };
+}
+
+/** The Functions invocation the current async call chain belongs to (set by the handlers). */
+export const invocationScope = new AsyncLocalStorage<Pick<InvocationContext, 'log' | 'warn' | 'error'>>();
+
+const formatLine = (message: string, properties?: EventProperties) =>
+  properties && Object.keys(properties).length > 0 ? `${message} ${JSON.stringify(properties)}` : message;
+
+/**
+ * In Azure: every line, including those from process-wide objects such as the HTTP clients, goes through the
+ * invocation it belongs to, so the host files it under that function run in App Insights. Outside an invocation
+ * it falls back to `outside`.
+ */
+export function invocationLogger(outside: SyncLogger): SyncLogger {
+  const current = () => invocationScope.getStore();
+  return {
+    info: (m, p) => (current() ? current()?.log(formatLine(m, p)) : outside.info(m, p)),
+    warn: (m, p) => (current() ? current()?.warn(formatLine(m, p)) : outside.warn(m, p)),
+    error: (m, p) => (current() ? current()?.error(formatLine(m, p)) : outside.error(m, p)),
+    event: (name, p) => (current() ? current()?.log(formatLine(`event:${name}`, p)) : outside.event(name, p)),
   };
 }

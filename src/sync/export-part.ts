@@ -56,7 +56,12 @@ export async function exportPart(
   }
   const recheck = message.recheck === true && part.state === 'complete' && part.api === 'v2';
   if (TERMINAL_PART_STATES.has(part.state) && !recheck) {
-    deps.log.info('Part already finished; nothing to do', { invoiceId, partId, state: part.state });
+    deps.log.info('Part already finished; nothing to do', {
+      invoiceId,
+      partId,
+      state: part.state,
+      correlationId: message.correlationId,
+    });
     return 'already-done';
   }
   const owner = invocation.invocationId;
@@ -82,7 +87,12 @@ export async function exportPart(
     if (!(error instanceof LeaseLostError)) throw error;
     const waitSeconds = Math.max(1, Math.ceil((Date.parse(error.message) - now) / 1000));
     await requeue(deps, message, waitSeconds, message.checkpoint);
-    deps.log.info('Part is being exported by another worker; message deferred', { invoiceId, partId, waitSeconds });
+    deps.log.info('Part is being exported by another worker; message deferred', {
+      invoiceId,
+      partId,
+      waitSeconds,
+      correlationId: message.correlationId,
+    });
     return 'deferred';
   }
 
@@ -145,8 +155,7 @@ async function exportFromPartnerCenter(ctx: ExportContext): Promise<ExportOutcom
     // A continuation token the service no longer accepts: start the part again; re-staged blocks replace old ones.
     if (error instanceof ApiError && checkpoint && (error.status === 400 || error.status === 410)) {
       ctx.deps.log.warn('Checkpoint rejected by the service; restarting the part from its first page', {
-        invoiceId: ctx.part.invoiceId,
-        partId: ctx.part.partId,
+        ...partLog(ctx),
         status: error.status,
       });
       ctx.part = await updateOwnedPart(ctx, () => ({ checkpoint: undefined, blocksStaged: 0, rows: 0, bytes: 0 }));
@@ -163,7 +172,7 @@ async function exportFromGraph(ctx: ExportContext): Promise<ExportOutcome> {
     const started = await deps.graph.startExport(kind, part.invoiceId, { correlationId: ctx.correlationId });
     await releaseLease(ctx, { state: 'waiting', operationLocation: started.operationLocation });
     await requeue(deps, ctx.message, started.retryAfterSeconds);
-    deps.log.info('v2 export started', { invoiceId: part.invoiceId, partId: part.partId, kind });
+    deps.log.info('v2 export started', { ...partLog(ctx), kind });
     return 'waiting';
   }
   const state = await deps.graph.checkOperation(part.operationLocation);
@@ -177,8 +186,7 @@ async function exportFromGraph(ctx: ExportContext): Promise<ExportOutcome> {
     case 'failed':
       // The export says it cannot serve this invoice: v1 can, for any period it still answers.
       deps.log.warn('v2 export failed; falling back to the v1 line-item API', {
-        invoiceId: part.invoiceId,
-        partId: part.partId,
+        ...partLog(ctx),
         code: state.code,
         message: state.message,
       });
@@ -239,7 +247,7 @@ async function noDataYet(ctx: ExportContext, detail: string): Promise<ExportOutc
       operationLocation: undefined,
       lastError: `No v2 data after ${deps.settings.SETTLE_DEADLINE_HOURS} h: ${redactText(detail)}`.slice(0, 2000),
     });
-    deps.log.event('PartUnsettled', { invoiceId: part.invoiceId, partId: part.partId, api: 'v2' });
+    deps.log.event('PartUnsettled', { ...partLog(ctx), api: 'v2' });
     await finalizeInvoiceIfDone(deps, part.invoiceId);
     return 'unsettled';
   }
@@ -247,7 +255,7 @@ async function noDataYet(ctx: ExportContext, detail: string): Promise<ExportOutc
   const delay = Math.min(3600, (deps.v2NoDataBaseSeconds ?? 30) * 2 ** Math.min(part.attempts ?? 0, 7));
   await releaseLease(ctx, { state: 'waiting', operationLocation: undefined, lastError: redactText(detail) });
   await requeue(deps, ctx.message, delay);
-  deps.log.info('v2 says no data yet; will try again', { invoiceId: part.invoiceId, partId: part.partId, delay });
+  deps.log.info('v2 says no data yet; will try again', { ...partLog(ctx), delay });
   return 'waiting';
 }
 
@@ -274,7 +282,7 @@ async function recheckGraphData(ctx: ExportContext): Promise<ExportOutcome> {
   }
   if (state.status !== 'succeeded' || state.manifest.eTag === part.v2Etag) {
     await releaseLease(ctx, { operationLocation: undefined, nextCheckAt });
-    deps.log.info('v2 data re-checked', { invoiceId: part.invoiceId, partId: part.partId, changed: false });
+    deps.log.info('v2 data re-checked', { ...partLog(ctx), changed: false });
     return 'unchanged';
   }
 
@@ -365,8 +373,7 @@ async function stageAndCommit(
         await releaseLease(ctx, {});
         await requeue(deps, { ...ctx.message, hop: ctx.message.hop + 1 }, 0, chunk.next);
         deps.log.info('Time budget used; export continues in a new message', {
-          invoiceId: ctx.part.invoiceId,
-          partId: ctx.part.partId,
+          ...partLog(ctx),
           rows,
           blocksStaged,
         });
@@ -396,8 +403,8 @@ async function stageAndCommit(
     nextCheckAt: source === 'v2' ? new Date(deps.now() + RECHECK_INTERVAL_MS).toISOString() : undefined,
   });
   deps.log.event('PartExported', {
-    invoiceId: ctx.part.invoiceId,
-    partId: ctx.part.partId,
+    ...partLog(ctx),
+    billingPeriod: /billing_period=(\d{4}-\d{2})/.exec(ctx.part.blobPath)?.[1],
     provider: ctx.part.provider,
     lineItemType: ctx.part.lineItemType,
     api: source,
@@ -405,7 +412,6 @@ async function stageAndCommit(
     bytes: verified.bytes,
     durationMs,
     attempts: ctx.part.attempts,
-    correlationId: ctx.correlationId,
   });
   await finalizeInvoiceIfDone(deps, ctx.part.invoiceId);
   return 'complete';
@@ -416,6 +422,13 @@ function parseCheckpoint(text: string | undefined): unknown {
   if (text === ALL_PAGES_STAGED) return ALL_PAGES_STAGED;
   return JSON.parse(text);
 }
+
+/** The dimensions every line about a part carries; the correlation id is the one sent as MS-CorrelationId. */
+const partLog = (ctx: ExportContext) => ({
+  invoiceId: ctx.part.invoiceId,
+  partId: ctx.part.partId,
+  correlationId: ctx.correlationId,
+});
 
 /** Update the part only while this invocation still owns it. */
 async function updateOwnedPart(ctx: ExportContext, patch: (current: PartEntity) => Partial<PartEntity>) {

@@ -2,7 +2,7 @@
 // delivery attempt record the failure in the ledger before the host moves the message to the poison queue.
 import type { InvocationContext, Timer } from '@azure/functions';
 import { redactText } from '../http/redact.js';
-import type { InvocationInfo, SyncDeps, SyncLogger } from './deps.js';
+import { type InvocationInfo, invocationScope, type SyncDeps } from './deps.js';
 import { detectInvoices } from './detect-invoices.js';
 import { exportPart } from './export-part.js';
 import { finalizeInvoiceIfDone } from './finalize.js';
@@ -23,21 +23,6 @@ function invocationInfo(context: InvocationContext, now: number): InvocationInfo
   };
 }
 
-/** Logs through the invocation, so the host ties every line to the function run in App Insights. */
-export function contextLogger(context: InvocationContext, base: SyncLogger): SyncLogger {
-  const format = (message: string, properties?: Record<string, unknown>) =>
-    properties && Object.keys(properties).length > 0 ? `${message} ${JSON.stringify(properties)}` : message;
-  return {
-    info: (m, p) => context.log(format(m, p)),
-    warn: (m, p) => context.warn(format(m, p)),
-    error: (m, p) => context.error(format(m, p)),
-    event: (name, p) => {
-      context.log(format(`event:${name}`, p));
-      base.event(name, p);
-    },
-  };
-}
-
 const errorText = (error: unknown) => redactText(error instanceof Error ? error.message : String(error)).slice(0, 2000);
 
 export interface SyncHandlers {
@@ -47,20 +32,21 @@ export interface SyncHandlers {
 }
 
 export function createHandlers(getDeps: () => Promise<SyncDeps>): SyncHandlers {
-  const scoped = async (context: InvocationContext) => {
-    const deps = await getDeps();
-    return { ...deps, log: contextLogger(context, deps.log) };
-  };
+  // Every line the job writes (through deps.log) is filed under this invocation: see invocationLogger.
+  const inScope =
+    <A extends unknown[]>(handler: (...args: A) => Promise<void>) =>
+    (...args: A): Promise<void> =>
+      invocationScope.run(args[args.length - 1] as InvocationContext, () => handler(...args));
   return {
-    async detectInvoices(timer, context) {
-      const deps = await scoped(context);
+    detectInvoices: inScope(async (timer: Timer, _context: InvocationContext) => {
+      const deps = await getDeps();
       if (timer.isPastDue) deps.log.warn('Timer is past due; running now');
       await detectInvoices(deps);
-    },
+    }),
 
-    async syncInvoice(payload, context) {
+    syncInvoice: inScope(async (payload: unknown, context: InvocationContext) => {
       const message = parseMessage(invoiceSyncMessageSchema, payload, 'invoice-sync');
-      const deps = await scoped(context);
+      const deps = await getDeps();
       const info = invocationInfo(context, deps.now());
       try {
         await syncInvoice(deps, message, info);
@@ -78,17 +64,24 @@ export function createHandlers(getDeps: () => Promise<SyncDeps>): SyncHandlers {
           {
             invoiceId: message.invoiceId,
             attempt: info.dequeueCount,
+            correlationId: message.correlationId,
             error: errorText(error),
           },
         );
-        if (lastAttempt) deps.log.event('InvoiceStateChanged', { invoiceId: message.invoiceId, state: 'failed' });
+        if (lastAttempt) {
+          deps.log.event('InvoiceStateChanged', {
+            invoiceId: message.invoiceId,
+            state: 'failed',
+            correlationId: message.correlationId,
+          });
+        }
         throw error;
       }
-    },
+    }),
 
-    async exportLineItems(payload, context) {
+    exportLineItems: inScope(async (payload: unknown, context: InvocationContext) => {
       const message = parseMessage(lineItemExportMessageSchema, payload, 'lineitem-export');
-      const deps = await scoped(context);
+      const deps = await getDeps();
       const info = invocationInfo(context, deps.now());
       try {
         await exportPart(deps, message, info);
@@ -107,13 +100,14 @@ export function createHandlers(getDeps: () => Promise<SyncDeps>): SyncHandlers {
             invoiceId: message.invoiceId,
             partId: message.partId,
             attempt: info.dequeueCount,
+            correlationId: message.correlationId,
             error: errorText(error),
           },
         );
         if (lastAttempt) await finalizeInvoiceIfDone(deps, message.invoiceId).catch(() => false);
         throw error;
       }
-    },
+    }),
   };
 }
 

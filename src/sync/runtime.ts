@@ -1,13 +1,13 @@
 // Process-wide wiring for the Functions host: settings are read once, dependencies built lazily on first use.
 import { loadSettings, settingsSchema } from '../config.js';
 import { createSyncDeps } from './create-deps.js';
-import type { SyncDeps } from './deps.js';
+import { consoleLogger, invocationLogger, type SyncDeps } from './deps.js';
 import { createHandlers } from './handlers.js';
 
 let deps: Promise<SyncDeps> | undefined;
 
 export const handlers = createHandlers(() => {
-  deps ??= createSyncDeps(loadSettings()).catch((error: unknown) => {
+  deps ??= createSyncDeps(loadSettings(), { log: invocationLogger(consoleLogger()) }).catch((error: unknown) => {
     deps = undefined; // a transient failure (e.g. Key Vault) must not poison the process for good
     throw error;
   });

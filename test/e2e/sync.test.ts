@@ -219,3 +219,36 @@ describe('what the API may send that we do not know', () => {
     }
   });
 });
+
+describe('telemetry inside a Functions invocation', () => {
+  test('every line of a run, HTTP requests included, is filed under its invocation with the correlation id', async () => {
+    const { createHandlers } = await import('../../src/sync/handlers.js');
+    const { invocationLogger } = await import('../../src/sync/deps.js');
+    const functions = (await import('@azure/functions')).default;
+    // Built as src/sync/runtime.ts builds it in Azure: the base logger writes through the current invocation.
+    const suffix = randomUUID().replace(/-/g, '').slice(0, 10);
+    const env = await simulatorEnvironment(sim, azurite, {
+      INVOICE_CONTAINER: `inv${suffix}`,
+      LEDGER_TABLE: `ledger${suffix}`,
+    });
+    const outside = captureLog();
+    const azureLike = await createSyncDeps(loadSettings(env.settings), {
+      ...env.overrides,
+      log: invocationLogger(outside),
+    });
+    await azureLike.storage.ensure();
+    const lines: string[] = [];
+    const context = new functions.InvocationContext({
+      functionName: 'syncInvoice',
+      triggerMetadata: { dequeueCount: 1 },
+      logHandler: (_level, ...args) => lines.push(args.map(String).join(' ')),
+    });
+    const correlationId = randomUUID();
+    await createHandlers(async () => azureLike).syncInvoice({ invoiceId: 'D02005YFHI', correlationId }, context);
+    expect(outside.lines).toEqual([]);
+    const events = lines.filter((l) => l.startsWith('event:'));
+    expect(events.some((l) => l.startsWith('event:HttpRequest'))).toBe(true);
+    expect(events.some((l) => l.startsWith('event:PdfSaved') && l.includes(correlationId))).toBe(true);
+    expect(lines.some((l) => l.includes('Part routed') && l.includes(correlationId))).toBe(true);
+  });
+});
