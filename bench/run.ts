@@ -51,6 +51,35 @@ function record(figure: Figure) {
   process.stderr.write(`      ${figure.detail}\n`);
 }
 
+/**
+ * The worker is bundled to plain JavaScript (dependencies stay in node_modules) and run by plain node, as the
+ * Functions host runs the built app: under tsx, its loader thread and on-the-fly compiler would count in the
+ * worker's RSS and CPU. Falls back to tsx when esbuild (a dependency of tsx) cannot be loaded.
+ */
+let workerCommand: string[] = ['--import', 'tsx', path.join(ROOT, 'bench', 'worker.ts')];
+let workerNote = 'workers run under tsx';
+
+async function buildWorker() {
+  try {
+    const esbuild = await import('esbuild');
+    const outfile = path.join(TMP, 'worker.mjs');
+    await esbuild.build({
+      entryPoints: [path.join(ROOT, 'bench', 'worker.ts')],
+      bundle: true,
+      packages: 'external',
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile,
+      logLevel: 'silent',
+    });
+    workerCommand = [outfile];
+    workerNote = 'workers are bench/worker.ts bundled by esbuild (node_modules external) and run by plain node';
+  } catch (error) {
+    process.stderr.write(`esbuild unavailable (${(error as Error).message.split('\n')[0]}); workers run under tsx\n`);
+  }
+}
+
 let jobCounter = 0;
 /** Runs one job in a fresh process (tsx, same as `npm run bench`) and returns what it wrote. */
 async function runWorker<T extends PassResult | BaselineResult>(job: Job): Promise<T> {
@@ -63,14 +92,10 @@ async function runWorker<T extends PassResult | BaselineResult>(job: Job): Promi
     await new Promise<void>((resolve, reject) => {
       // BENCH_PROFILE=1 writes a V8 CPU profile of every worker to bench/tmp/prof (open in Chrome DevTools).
       const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', path.join(TMP, 'prof')] : [];
-      const child = spawn(
-        process.execPath,
-        [...profile, '--import', 'tsx', path.join(ROOT, 'bench', 'worker.ts'), jobPath, resultPath],
-        {
-          cwd: ROOT,
-          stdio: ['ignore', 'inherit', 'inherit'],
-        },
-      );
+      const child = spawn(process.execPath, [...profile, ...workerCommand, jobPath, resultPath], {
+        cwd: ROOT,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
       child.once('error', reject);
       child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bench worker exited with ${code}`))));
     });
@@ -119,6 +144,19 @@ function checkPass(result: PassResult, label: string) {
       `${label}: the pass had ${result.failed} failed and ${result.poisoned} poisoned messages; errors: ${result.errors.slice(0, 3).join(' | ')}`,
     );
   }
+}
+
+/** Where the export phase went: before the first page request, between first and last page, after the last one. */
+function exportSplit(result: PassResult) {
+  const timed = result.pageRequests.filter((r) => r.kind === 'lineitems').sort((a, b) => a.start - b.start);
+  const first = timed[0];
+  const last = timed.reduce((latest, r) => Math.max(latest, r.end), 0);
+  if (!first) return 'no page requests';
+  return (
+    `${int(first.start - result.exportStartedAt)} ms before the first page request (lease, invoice.json), ` +
+    `${int(last - first.start)} ms from first page request to last page received, ` +
+    `${int(result.exportEndedAt - last)} ms after it (last stage, commit, verify read-back, manifest)`
+  );
 }
 
 function percentile(values: number[], p: number): number {
@@ -261,7 +299,7 @@ async function figureLatencyBound(azurite: Azurite) {
       `${pageSize} rows per page; export phase ${int(result.exportMs)} ms (queue receive to delete), floor ${int(floorMs)} ms; ` +
       `stage+commit+verify ${int(Number(exported?.durationMs))} ms = ${fmt(Number(exported?.durationMs) / floorMs)} x floor; ` +
       `page requests took ${int(fetchMs / pageRequests)} ms each on average (latency + simulator render + transfer), ` +
-      `so the export phase is ${fmt(result.exportMs / fetchMs)} x the time spent fetching`,
+      `so the export phase is ${fmt(result.exportMs / fetchMs)} x the time spent fetching; ${exportSplit(result)}`,
   });
 }
 
@@ -297,6 +335,7 @@ async function figureParallelParts(azurite: Azurite) {
     pass,
     detail:
       `${pageSize} rows per page; export phase ${int(result.exportMs)} ms, floor ${int(floorMs)} ms; page requests took ${int(fetchMs / pageRequests)} ms each on average; ` +
+      `${exportSplit(result)}; ` +
       `requests in flight counted at the client (HttpClient wrapper around the default client, a streamed body counts until read)`,
   });
 }
@@ -524,7 +563,7 @@ function render(startedAt: Date, totalMs: number): { table: string; markdown: st
     '',
     `Run: ${startedAt.toISOString()}, \`npm run bench\`, ${fmt(totalMs / 1000, 0)} s in total${SCALE !== 1 ? ` (BENCH_SCALE=${SCALE})` : ''}.`,
     `Machine: ${m.cpu}; ${m.memory} RAM; ${m.os}; Node ${m.node}.`,
-    'Storage: Azurite 3.35 (disk mode, temp folder, separate process); Partner Center / Graph: the simulator in the parent process (loopback HTTP); each export runs in its own child process.',
+    `Storage: Azurite 3.35 (disk mode, temp folder, separate process); Partner Center / Graph: the simulator in the parent process (loopback HTTP); each export runs in its own child process (${workerNote}).`,
     '',
     'Settings: simulator seed 7; static-token auth; ' +
       Object.entries(settingsUsed)
@@ -538,6 +577,8 @@ function render(startedAt: Date, totalMs: number): { table: string; markdown: st
       (f) =>
         `| ${f.id} | ${f.name} | ${f.value} | ${f.target} | ${f.pass === undefined ? '-' : f.pass ? 'PASS' : 'FAIL'} |`,
     ),
+    '',
+    'What limits each missed target, and the code change recommended for it: `bench/analysis.md`.',
     '',
     '## Details',
     '',
@@ -559,6 +600,7 @@ async function main() {
   await mkdir(TMP, { recursive: true });
   const only = process.env.BENCH_ONLY?.split(',');
   const want = (id: string) => !only || only.includes(id);
+  await buildWorker();
   process.stderr.write('Starting Azurite (disk mode, temp folder)...\n');
   const azurite = await startAzurite();
   try {
