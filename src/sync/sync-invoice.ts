@@ -26,7 +26,7 @@ export async function syncInvoice(
   message: InvoiceSyncMessage,
   invocation: InvocationInfo,
 ): Promise<SyncInvoiceOutcome> {
-  const { ledger, container, queues } = deps.storage;
+  const { ledger, container } = deps.storage;
   const id = message.invoiceId;
   const known = await ledger.getInvoice(id);
   if (known?.state === 'complete' && message.reason !== 'resync') {
