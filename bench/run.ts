@@ -92,7 +92,9 @@ async function runWorker<T extends PassResult | BaselineResult>(job: Job): Promi
     await new Promise<void>((resolve, reject) => {
       // BENCH_PROFILE=1 writes a V8 CPU profile of every worker to bench/tmp/prof (open in Chrome DevTools).
       const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', path.join(TMP, 'prof')] : [];
-      const child = spawn(process.execPath, [...profile, ...workerCommand, jobPath, resultPath], {
+      // BENCH_WORKER_FLAGS: extra node flags for the workers (e.g. --max-old-space-size=64 to test for retention).
+      const flags = process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? [];
+      const child = spawn(process.execPath, [...profile, ...flags, ...workerCommand, jobPath, resultPath], {
         cwd: ROOT,
         stdio: ['ignore', 'inherit', 'inherit'],
       });
@@ -157,6 +159,19 @@ function exportSplit(result: PassResult) {
     `${int(last - first.start)} ms from first page request to last page received, ` +
     `${int(result.exportEndedAt - last)} ms after it (last stage, commit, verify read-back, manifest)`
   );
+}
+
+/** Peak sampled RSS while pages were being fetched and staged, and after the last page (commit, verify read-back). */
+function rssByPhase(result: PassResult) {
+  const lastPage = result.pageRequests.reduce((latest, r) => Math.max(latest, r.end), 0);
+  let staging = 0;
+  let after = 0;
+  for (const [at, rss] of result.memorySamples) {
+    if (at < result.exportStartedAt) continue;
+    if (at <= lastPage) staging = Math.max(staging, rss);
+    else after = Math.max(after, rss);
+  }
+  return `${mib(staging)} while staging, ${mib(after)} after the last page (commit + verify read-back)`;
 }
 
 function percentile(values: number[], p: number): number {
@@ -255,7 +270,12 @@ async function figuresThroughputAndMemory(azurite: Azurite) {
     value: `${mib(smallRss)} / ${mib(bigRss)} (x${fmt(growth)})`,
     target: 'x <= 1.25 and < 256 MiB',
     pass: growth <= 1.25 && bigRss < 256 * MiB,
-    detail: `maxRSS of the exporting process (process.resourceUsage), simulator and Azurite in other processes; sampled peak ${mib(small.result.sampledPeakRssBytes)} / ${mib(big.result.sampledPeakRssBytes)}`,
+    detail:
+      `maxRSS of the exporting process (process.resourceUsage), simulator and Azurite in other processes; sampled peak ${mib(small.result.sampledPeakRssBytes)} / ${mib(big.result.sampledPeakRssBytes)}; ` +
+      `sampled peaks small / big: V8 heap used ${mib(small.result.memoryPeaks.heapUsed)} / ${mib(big.result.memoryPeaks.heapUsed)}, ` +
+      `heap reserved ${mib(small.result.memoryPeaks.heapTotal)} / ${mib(big.result.memoryPeaks.heapTotal)}, ` +
+      `ArrayBuffers ${mib(small.result.memoryPeaks.arrayBuffers)} / ${mib(big.result.memoryPeaks.arrayBuffers)}; ` +
+      `small: ${rssByPhase(small.result)}; big: ${rssByPhase(big.result)}`,
   });
 }
 

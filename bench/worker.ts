@@ -70,6 +70,8 @@ export interface PassResult {
   pageRequests: TimedRequest[];
   maxRssBytes: number;
   sampledPeakRssBytes: number;
+  memoryPeaks: typeof peaks;
+  memorySamples: [number, number, number][];
 }
 
 export interface BaselineResult {
@@ -82,8 +84,18 @@ export interface BaselineResult {
 }
 
 let sampledPeakRss = 0;
+/** Peaks of the parts of memory (sampled), to tell a V8 heap that grows from buffers held outside it. */
+const peaks = { heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
+/** [performance.now(), rss, arrayBuffers] every 20 ms, to place the peak in a phase of the export. */
+const samples: [number, number, number][] = [];
 const sampler = setInterval(() => {
-  sampledPeakRss = Math.max(sampledPeakRss, process.memoryUsage.rss());
+  const m = process.memoryUsage();
+  samples.push([performance.now(), m.rss, m.arrayBuffers]);
+  sampledPeakRss = Math.max(sampledPeakRss, m.rss);
+  peaks.heapUsed = Math.max(peaks.heapUsed, m.heapUsed);
+  peaks.heapTotal = Math.max(peaks.heapTotal, m.heapTotal);
+  peaks.external = Math.max(peaks.external, m.external);
+  peaks.arrayBuffers = Math.max(peaks.arrayBuffers, m.arrayBuffers);
 }, 20);
 sampler.unref();
 
@@ -155,6 +167,8 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
     pageRequests: http.timeline,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     sampledPeakRssBytes: sampledPeakRss,
+    memoryPeaks: peaks,
+    memorySamples: samples,
   };
 }
 
