@@ -19,15 +19,28 @@ const TOTAL_FIELDS: Record<string, string[]> = {
   usage: ['billingpretaxtotal', 'pretaxcharges'],
 };
 
+const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)';
+const patternCache = new Map<string, RegExp>();
+/** `"<field>": <number or "number">`, the key matched case-insensitively and not inside an escaped string. */
+function fieldPattern(field: string): RegExp {
+  let pattern = patternCache.get(field);
+  if (!pattern) {
+    pattern = new RegExp(`(?<!\\\\)"(${field})"\\s*:\\s*(?:${NUMBER}|"${NUMBER}")`, 'i');
+    patternCache.set(field, pattern);
+  }
+  return pattern;
+}
+
+/**
+ * A row's amount in its total field (first candidate present wins). A targeted search on the raw text instead of
+ * JSON.parse per row (11.7 µs a row in the benchmark): the rows are the API's flat line-item objects.
+ */
 export function rowTotal(row: string, candidates: string[]): { value: number; field: string } | undefined {
-  const parsed = JSON.parse(row) as Record<string, unknown>;
   for (const candidate of candidates) {
-    for (const [key, value] of Object.entries(parsed)) {
-      if (key.toLowerCase() === candidate && (typeof value === 'number' || typeof value === 'string')) {
-        const n = Number(value);
-        if (Number.isFinite(n)) return { value: n, field: key };
-      }
-    }
+    const match = fieldPattern(candidate).exec(row);
+    if (!match) continue;
+    const value = Number(match[2] ?? match[3]);
+    if (Number.isFinite(value)) return { value, field: match[1] ?? candidate };
   }
   return undefined;
 }

@@ -35,3 +35,47 @@ describe('splitJsonItems', () => {
     expect(() => splitJsonItems('[1,2]')).toThrow();
   });
 });
+
+describe('splitJsonItems on awkward text', () => {
+  it('respects escapes, brackets inside strings and nested items keys', () => {
+    const items = [
+      '{"a":"quote \\" inside","b":"ends with backslash \\\\","c":"[{,}]"}',
+      '{"items":[1,2,{"items":[]}],"d":"\\\\\\"x"}',
+      '"a bare string with , and ]"',
+      '-1.2500000000000000001e+10',
+      '[{"x":"}"},null,true]',
+    ];
+    const page = `{"meta":{"items":["decoy"]},"\\u0069tems" : [ ${items.join(' ,\n ')} ],"links":{}}`;
+    const { items: split, envelope } = splitJsonItems(page);
+    expect(split).toEqual(items);
+    expect(split.map((raw) => JSON.parse(raw))).toEqual(envelope.items);
+  });
+
+  it('matches JSON.parse element for element on generated pages', () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const alphabet = ['a', '"', '\\', '{', '}', '[', ']', ',', ':', ' ', 'é', '☃', '\n', '\t'];
+    const randomString = () =>
+      Array.from({ length: Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(
+        '',
+      );
+    for (let round = 0; round < 50; round++) {
+      const values = Array.from({ length: Math.floor(random() * 20) }, () => ({
+        s: randomString(),
+        n: random() * 1e6,
+        nested: { list: [randomString(), { k: randomString() }] },
+      }));
+      const text = JSON.stringify({
+        totalCount: values.length,
+        items: values,
+        links: { self: { uri: randomString() } },
+      });
+      const { items } = splitJsonItems(text);
+      expect(items.map((raw) => JSON.parse(raw))).toEqual(values);
+      for (const raw of items) expect(text.includes(raw)).toBe(true);
+    }
+  });
+});
