@@ -121,16 +121,16 @@ export function measureCpuCosts(pageRows = 2000, repeat = 10): CpuCost[] {
   const body = Buffer.from(`${rows.join('\n')}\n`);
   return [
     {
-      step: 'splitJsonItems (jsonc-parser scanner + JSON.parse)',
+      step: 'splitJsonItems as in this checkout (src/http/json-items.ts)',
       usPerRow: timePerRow(pageRows, repeat, () => splitJsonItems(text)),
     },
     { step: 'JSON.parse of the page alone', usPerRow: timePerRow(pageRows, repeat, () => JSON.parse(text)) },
     {
-      step: 'prototype char-code split + JSON.parse',
+      step: 'bench prototype fastSplitItems (indexOf over strings) + JSON.parse',
       usPerRow: timePerRow(pageRows, repeat, () => fastSplitItems(text)),
     },
     {
-      step: 'verify: rowTotal (JSON.parse per row)',
+      step: 'verify: rowTotal per row as in this checkout (src/sync/verify.ts)',
       usPerRow: timePerRow(pageRows, repeat, () => {
         for (const row of rows) rowTotal(row, ['billingpretaxtotal', 'pretaxcharges']);
       }),
