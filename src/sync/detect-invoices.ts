@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { redactText } from '../http/redact.js';
 import { billingPeriodOf, parsePartnerCenterDate } from '../storage/layout.js';
-import type { InvoiceEntity } from '../storage/ledger.js';
+import type { InvoiceEntity, NewInvoiceEntity } from '../storage/ledger.js';
 import { sendQueueMessage } from '../storage/queues.js';
 import type { SyncDeps } from './deps.js';
 import { INVOICE_ID_PATTERN, type InvoiceSyncMessage, type LineItemExportMessage } from './messages.js';
@@ -56,21 +56,9 @@ export async function detectInvoices(deps: SyncDeps): Promise<DetectResult> {
     const now = deps.now();
     const nowIso = new Date(now).toISOString();
     const correlationId = randomUUID();
-    const inserted = await ledger.tryInsertInvoice({
-      invoiceId: id,
-      billingPeriod,
-      invoiceDate: String(invoice.invoiceDate ?? ''),
-      documentType: String(invoice.documentType ?? ''),
-      invoiceType: String(invoice.invoiceType ?? ''),
-      amendsOf: typeof invoice.amendsOf === 'string' ? invoice.amendsOf : undefined,
-      currencyCode: String(invoice.currencyCode ?? ''),
-      totalCharges: String(invoice.totalCharges ?? ''),
-      state: 'discovered',
-      attempts: 0,
-      discoveredAt: nowIso,
-      updatedAt: nowIso,
-      correlationId,
-    });
+    const inserted = await ledger.tryInsertInvoice(
+      newInvoiceEntity(invoice, { billingPeriod, state: 'discovered', attempts: 0, at: nowIso, correlationId }),
+    );
     if (inserted) {
       result.discovered++;
       deps.log.event('InvoiceDiscovered', {
@@ -132,6 +120,28 @@ async function queueRechecks(deps: SyncDeps, entity: InvoiceEntity, now: number)
     queued++;
   }
   return queued;
+}
+
+/** The ledger entity of an invoice first seen now, from the invoice as the API sent it. */
+export function newInvoiceEntity(
+  invoice: { id: string } & Record<string, unknown>,
+  o: { billingPeriod: string; state: 'discovered' | 'queued'; attempts: number; at: string; correlationId: string },
+): NewInvoiceEntity {
+  return {
+    invoiceId: invoice.id,
+    billingPeriod: o.billingPeriod,
+    invoiceDate: String(invoice.invoiceDate ?? ''),
+    documentType: String(invoice.documentType ?? ''),
+    invoiceType: String(invoice.invoiceType ?? ''),
+    amendsOf: typeof invoice.amendsOf === 'string' ? invoice.amendsOf : undefined,
+    currencyCode: String(invoice.currencyCode ?? ''),
+    totalCharges: String(invoice.totalCharges ?? ''),
+    state: o.state,
+    attempts: o.attempts,
+    discoveredAt: o.at,
+    updatedAt: o.at,
+    correlationId: o.correlationId,
+  };
 }
 
 const summary = (r: DetectResult) => ({

@@ -6,6 +6,7 @@ import { invoiceFolder, invoiceJsonPath, invoicePdfPath, manifestPath } from '..
 import type { InvoiceEntity, PartEntity } from '../storage/ledger.js';
 import { writeJsonBlob } from '../storage/ndjson-writer.js';
 import type { SyncDeps } from './deps.js';
+import type { PreviousVersion } from './export-part.js';
 
 export const MANIFEST_VERSION = 1;
 const PENDING = new Set(['pending', 'queued', 'exporting', 'waiting']);
@@ -22,14 +23,7 @@ export interface ManifestArtifact {
   v2Etag?: string;
   total?: string;
   /** Earlier versions of this file, kept when the v2 data changed after it was first exported. */
-  previousVersions?: {
-    path: string;
-    v2Etag: string;
-    rows: number;
-    bytes: number;
-    sha256: string;
-    replacedAt: string;
-  }[];
+  previousVersions?: PreviousVersion[];
 }
 
 export interface InvoiceManifest {

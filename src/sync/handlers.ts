@@ -48,67 +48,70 @@ export function createHandlers(getDeps: () => Promise<SyncDeps>): SyncHandlers {
       const message = parseMessage(invoiceSyncMessageSchema, payload, 'invoice-sync');
       const deps = await getDeps();
       const info = invocationInfo(context, deps.now());
-      try {
-        await syncInvoice(deps, message, info);
-      } catch (error) {
-        const lastAttempt = info.dequeueCount >= deps.settings.MAX_DEQUEUE_COUNT;
-        await deps.storage.ledger
-          .updateInvoice(message.invoiceId, () => ({
-            ...(lastAttempt ? { state: 'failed' as const } : {}),
-            lastError: errorText(error),
-            updatedAt: new Date(deps.now()).toISOString(),
-          }))
-          .catch(() => undefined);
-        deps.log.error(
-          lastAttempt ? 'Invoice sync failed for good; message goes to poison' : 'Invoice sync failed; will retry',
-          {
-            invoiceId: message.invoiceId,
-            attempt: info.dequeueCount,
-            correlationId: message.correlationId,
-            error: errorText(error),
-          },
-        );
-        if (lastAttempt) {
+      await recordingFailure(deps, info, {
+        what: 'Invoice sync',
+        subject: { invoiceId: message.invoiceId, correlationId: message.correlationId },
+        job: () => syncInvoice(deps, message, info),
+        record: (patch) => deps.storage.ledger.updateInvoice(message.invoiceId, () => patch),
+        givenUp: async () =>
           deps.log.event('InvoiceStateChanged', {
             invoiceId: message.invoiceId,
             state: 'failed',
             correlationId: message.correlationId,
-          });
-        }
-        throw error;
-      }
+          }),
+      });
     }),
 
     exportLineItems: inScope(async (payload: unknown, context: InvocationContext) => {
       const message = parseMessage(lineItemExportMessageSchema, payload, 'lineitem-export');
       const deps = await getDeps();
       const info = invocationInfo(context, deps.now());
-      try {
-        await exportPart(deps, message, info);
-      } catch (error) {
-        const lastAttempt = info.dequeueCount >= deps.settings.MAX_DEQUEUE_COUNT;
-        await deps.storage.ledger
-          .updatePart(message.invoiceId, message.partId, () => ({
-            ...(lastAttempt ? { state: 'failed' as const } : {}),
-            lastError: errorText(error),
-            updatedAt: new Date(deps.now()).toISOString(),
-          }))
-          .catch(() => undefined);
-        deps.log.error(
-          lastAttempt ? 'Part export failed for good; message goes to poison' : 'Part export failed; will retry',
-          {
-            invoiceId: message.invoiceId,
-            partId: message.partId,
-            attempt: info.dequeueCount,
-            correlationId: message.correlationId,
-            error: errorText(error),
-          },
-        );
-        if (lastAttempt) await finalizeInvoiceIfDone(deps, message.invoiceId).catch(() => false);
-        throw error;
-      }
+      await recordingFailure(deps, info, {
+        what: 'Part export',
+        subject: { invoiceId: message.invoiceId, partId: message.partId, correlationId: message.correlationId },
+        job: () => exportPart(deps, message, info),
+        record: (patch) => deps.storage.ledger.updatePart(message.invoiceId, message.partId, () => patch),
+        givenUp: () => finalizeInvoiceIfDone(deps, message.invoiceId),
+      });
     }),
   };
+}
+
+/**
+ * Runs a job. On failure: the ledger gets the (redacted) error, and on the last delivery the entity is marked
+ * failed before the host moves the message to the poison queue; then the error is logged and rethrown.
+ */
+async function recordingFailure(
+  deps: SyncDeps,
+  info: InvocationInfo,
+  o: {
+    what: string;
+    subject: { invoiceId: string; partId?: string; correlationId?: string };
+    job: () => Promise<unknown>;
+    record: (patch: { state?: 'failed'; lastError: string; updatedAt: string }) => Promise<unknown>;
+    givenUp: () => Promise<unknown>;
+  },
+): Promise<void> {
+  try {
+    await o.job();
+  } catch (error) {
+    const lastAttempt = info.dequeueCount >= deps.settings.MAX_DEQUEUE_COUNT;
+    const lastError = errorText(error);
+    await o
+      .record({
+        ...(lastAttempt ? { state: 'failed' as const } : {}),
+        lastError,
+        updatedAt: new Date(deps.now()).toISOString(),
+      })
+      .catch(() => undefined);
+    deps.log.error(lastAttempt ? `${o.what} failed for good; message goes to poison` : `${o.what} failed; will retry`, {
+      ...o.subject,
+      attempt: info.dequeueCount,
+      error: lastError,
+    });
+    if (lastAttempt) await o.givenUp().catch(() => undefined);
+    throw error;
+  }
 }
 
 export { MalformedMessageError };

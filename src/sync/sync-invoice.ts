@@ -6,6 +6,7 @@ import { billingPeriodOf, invoiceJsonPath, invoicePdfPath, lineItemsPath, receip
 import { uploadStreamToBlob, writeJsonBlob } from '../storage/ndjson-writer.js';
 import { sendQueueMessage } from '../storage/queues.js';
 import type { InvocationInfo, SyncDeps } from './deps.js';
+import { newInvoiceEntity } from './detect-invoices.js';
 import { finalizeInvoiceIfDone } from './finalize.js';
 import type { InvoiceSyncMessage, LineItemExportMessage } from './messages.js';
 import { routePart } from './routing.js';
@@ -57,21 +58,9 @@ export async function syncInvoice(
   const { invoice, raw } = await deps.partnerCenter.getInvoice(id, { correlationId });
   const period = billingPeriodOf(invoice);
   if (!known) {
-    await ledger.tryInsertInvoice({
-      invoiceId: id,
-      billingPeriod: period,
-      invoiceDate: String(invoice.invoiceDate ?? ''),
-      documentType: String(invoice.documentType ?? ''),
-      invoiceType: String(invoice.invoiceType ?? ''),
-      amendsOf: typeof invoice.amendsOf === 'string' ? invoice.amendsOf : undefined,
-      currencyCode: String(invoice.currencyCode ?? ''),
-      totalCharges: String(invoice.totalCharges ?? ''),
-      state: 'queued',
-      attempts: 1,
-      discoveredAt: startedIso,
-      updatedAt: startedIso,
-      correlationId,
-    });
+    await ledger.tryInsertInvoice(
+      newInvoiceEntity(invoice, { billingPeriod: period, state: 'queued', attempts: 1, at: startedIso, correlationId }),
+    );
   }
 
   const pdf = await deps.partnerCenter.openInvoicePdf(id, { invoice, correlationId });

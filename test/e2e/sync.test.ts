@@ -252,3 +252,35 @@ describe('telemetry inside a Functions invocation', () => {
     expect(lines.some((l) => l.includes('Part routed') && l.includes(correlationId))).toBe(true);
   });
 });
+
+describe('a message that keeps failing', () => {
+  test('lands in the poison queue after MAX_DEQUEUE_COUNT tries and the ledger says failed, with the error', async () => {
+    const deps = await freshDeps({ MAX_DEQUEUE_COUNT: '3', HTTP_MAX_RETRIES: '0' });
+    sim.faults.add({
+      host: 'partnercenter',
+      method: 'GET',
+      path: /\/v1\/invoices\/G000024130$/,
+      kind: 'status',
+      status: 404,
+      times: 3,
+    });
+    try {
+      const result = await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(result.drain.poisoned).toBe(1);
+      const failed = result.invoices.find((i) => i.invoiceId === 'G000024130');
+      expect(failed).toMatchObject({ state: 'failed', attempts: 3 });
+      expect(failed?.lastError).toMatch(/404/);
+      expect(result.invoices.filter((i) => i.invoiceId !== 'G000024130').every((i) => i.state === 'complete')).toBe(
+        true,
+      );
+      const poison = deps.storage.queueService.getQueueClient('invoice-sync-poison');
+      const [message] = (await poison.receiveMessages()).receivedMessageItems;
+      expect(JSON.parse(Buffer.from(message!.messageText, 'base64').toString())).toMatchObject({
+        invoiceId: 'G000024130',
+      });
+      expect(deps.log.lines.some((l) => l.level === 'error' && l.message.includes('goes to poison'))).toBe(true);
+    } finally {
+      sim.faults.clear();
+    }
+  });
+});
