@@ -212,10 +212,12 @@ describe('alert queries match what the code logs', () => {
     expect(query).toContain('"event:InvoiceStateChanged"');
     expect(query).toContain('"event:PartUnsettled"');
     expect(query).toContain(`'"state":"failed"'`);
-    const handlers = source('src/sync/handlers.ts');
+    // In Azure every line goes through the invocation (src/sync/deps.ts invocationLogger) in this format.
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text of a template literal
-    expect(handlers).toContain('format(`event:${name}`, p)');
-    expect(handlers).toContain("log.event('InvoiceStateChanged', { invoiceId: message.invoiceId, state: 'failed' })");
+    expect(source('src/sync/deps.ts')).toContain('formatLine(`event:${name}`, p)');
+    const handlers = source('src/sync/handlers.ts');
+    expect(handlers).toContain("deps.log.event('InvoiceStateChanged', {");
+    expect(handlers).toContain("state: 'failed',");
     expect(source('src/sync/export-part.ts')).toContain("log.event('PartUnsettled'");
   });
 
