@@ -9,7 +9,9 @@ describe('rowTotal reads the amount a line item adds to the invoice', () => {
       field: 'totalForCustomer',
     });
     expect(rowTotal('{"TotalForCustomer": "-12.5E1"}', billing)).toEqual({ value: -125, field: 'TotalForCustomer' });
-    expect(rowTotal('{"postTaxTotal":0.1999968000511991808131}', billing)?.value).toBe(Number('0.1999968000511991808131'));
+    expect(rowTotal('{"postTaxTotal":0.1999968000511991808131}', billing)?.value).toBe(
+      Number('0.1999968000511991808131'),
+    );
   });
   test('the priority of the candidates wins over their order in the row', () => {
     expect(rowTotal('{"amount":1,"postTaxTotal":2}', billing)).toEqual({ value: 2, field: 'postTaxTotal' });
