@@ -60,12 +60,36 @@ const formatLine = (message: string, properties?: EventProperties) =>
  * invocation it belongs to, so the host files it under that function run in App Insights. Outside an invocation
  * it falls back to `outside`.
  */
-export function invocationLogger(outside: SyncLogger): SyncLogger {
-  const current = () => invocationScope.getStore();
+export function invocationLogger(outside: SyncLogger, options: { tee?: boolean } = {}): SyncLogger {
+  // `tee` also writes lines of an invocation to `outside` (local runs and tests that capture both).
+  const route = (
+    toInvocation: (c: Pick<InvocationContext, 'log' | 'warn' | 'error'>) => void,
+    toOutside: () => void,
+  ) => {
+    const current = invocationScope.getStore();
+    if (current) toInvocation(current);
+    if (!current || options.tee) toOutside();
+  };
   return {
-    info: (m, p) => (current() ? current()?.log(formatLine(m, p)) : outside.info(m, p)),
-    warn: (m, p) => (current() ? current()?.warn(formatLine(m, p)) : outside.warn(m, p)),
-    error: (m, p) => (current() ? current()?.error(formatLine(m, p)) : outside.error(m, p)),
-    event: (name, p) => (current() ? current()?.log(formatLine(`event:${name}`, p)) : outside.event(name, p)),
+    info: (m, p) =>
+      route(
+        (c) => c.log(formatLine(m, p)),
+        () => outside.info(m, p),
+      ),
+    warn: (m, p) =>
+      route(
+        (c) => c.warn(formatLine(m, p)),
+        () => outside.warn(m, p),
+      ),
+    error: (m, p) =>
+      route(
+        (c) => c.error(formatLine(m, p)),
+        () => outside.error(m, p),
+      ),
+    event: (name, p) =>
+      route(
+        (c) => c.log(formatLine(`event:${name}`, p)),
+        () => outside.event(name, p),
+      ),
   };
 }

@@ -16,6 +16,7 @@ import { type PassResult, runPass } from '../../src/cli/run-pass.js';
 import { loadSettings } from '../../src/config.js';
 import { createSyncDeps } from '../../src/sync/create-deps.js';
 import type { EventProperties, SyncDeps, SyncLogger } from '../../src/sync/deps.js';
+import { invocationLogger } from '../../src/sync/deps.js';
 import {
   apiFault,
   CLIENT_ID,
@@ -182,7 +183,8 @@ export async function fullRunWithFaults(sim: Simulator, azurite: Azurite): Promi
   };
   let offset = 0;
   const deps = await createSyncDeps(settings, {
-    log,
+    // As in Azure (src/sync/runtime.ts): lines of an invocation go to its InvocationContext; tee keeps the capture.
+    log: invocationLogger(log, { tee: true }),
     now: () => Date.now() + offset,
     graphPollSeconds: 0,
     v2NoDataBaseSeconds: 0,

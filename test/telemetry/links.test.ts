@@ -9,6 +9,7 @@ import { runPass } from '../../src/cli/run-pass.js';
 import { loadSettings, settingsSchema } from '../../src/config.js';
 import { createSyncDeps } from '../../src/sync/create-deps.js';
 import type { SyncLogger } from '../../src/sync/deps.js';
+import { invocationLogger } from '../../src/sync/deps.js';
 import { linkPolicy } from '../../src/sync/link-policy.js';
 import { type InvoiceSpec, type Simulator, startSimulator } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
@@ -99,7 +100,11 @@ async function runAgainst(settings: Record<string, string>) {
     error: (m, p) => lines.push(`error ${m} ${JSON.stringify(p ?? {})}`),
     event: (m, p) => lines.push(`event ${m} ${JSON.stringify(p)}`),
   };
-  const deps = await createSyncDeps(loadSettings(env.settings), { ...env.overrides, log });
+  const deps = await createSyncDeps(loadSettings(env.settings), {
+    ...env.overrides,
+    // As in Azure (src/sync/runtime.ts): lines of an invocation go to its InvocationContext; tee keeps the capture.
+    log: invocationLogger(log, { tee: true }),
+  });
   const hostLog: string[] = [];
   const result = await runPass(deps, {
     retryVisibilitySeconds: 0,
