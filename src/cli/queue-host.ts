@@ -130,16 +130,19 @@ export class LocalQueueHost {
       },
       logHandler: this.options.logHandler ?? (() => {}),
     });
-    try {
-      await binding.handler(decodeTriggerPayload(item.messageText), context);
-      await binding.queue.deleteMessage(item.messageId, item.popReceipt);
-      stats.processed++;
+    const report = (result: QueueOutcome['result'], error?: string) =>
       this.options.onOutcome?.({
         functionName: binding.functionName,
         messageId: item.messageId,
         dequeueCount: item.dequeueCount,
-        result: 'ok',
+        result,
+        ...(error === undefined ? {} : { error }),
       });
+    try {
+      await binding.handler(decodeTriggerPayload(item.messageText), context);
+      await binding.queue.deleteMessage(item.messageId, item.popReceipt);
+      stats.processed++;
+      report('ok');
     } catch (error) {
       stats.failed++;
       const message = error instanceof Error ? error.message : String(error);
@@ -147,13 +150,7 @@ export class LocalQueueHost {
         await binding.poisonQueue.sendMessage(item.messageText);
         await binding.queue.deleteMessage(item.messageId, item.popReceipt);
         stats.poisoned++;
-        this.options.onOutcome?.({
-          functionName: binding.functionName,
-          messageId: item.messageId,
-          dequeueCount: item.dequeueCount,
-          result: 'poison',
-          error: message,
-        });
+        report('poison', message);
       } else {
         await binding.queue.updateMessage(
           item.messageId,
@@ -161,13 +158,7 @@ export class LocalQueueHost {
           undefined,
           this.options.retryVisibilitySeconds,
         );
-        this.options.onOutcome?.({
-          functionName: binding.functionName,
-          messageId: item.messageId,
-          dequeueCount: item.dequeueCount,
-          result: 'retry',
-          error: message,
-        });
+        report('retry', message);
       }
     }
   }
