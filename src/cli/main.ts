@@ -10,6 +10,7 @@ import { redactText } from '../http/redact.js';
 import { sendQueueMessage } from '../storage/queues.js';
 import { createSyncDeps, type DepsOverrides } from '../sync/create-deps.js';
 import { consoleLogger, type EventProperties, type SyncDeps, type SyncLogger } from '../sync/deps.js';
+import { detectInvoices } from '../sync/detect-invoices.js';
 import { INVOICE_ID_PATTERN } from '../sync/messages.js';
 import { formatSummary, TelemetryCollector } from '../telemetry/index.js';
 import { invoiceTable, stateCounts } from './report.js';
@@ -127,7 +128,6 @@ export async function runCommand(
   let result: PassResult;
   try {
     await deps.storage.ensure();
-    const { detectInvoices } = await import('../sync/detect-invoices.js');
     const detect = await detectInvoices(deps);
     io.err(
       `Listed ${detect.listed} invoices: ${detect.discovered} new, ${detect.queued + detect.requeued} queued${

@@ -73,5 +73,3 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   for await (const item of items) out.push(item);
   return out;
 }
-
-export const QUEUE_NAMES = QUEUES;

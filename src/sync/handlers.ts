@@ -6,12 +6,7 @@ import { type InvocationInfo, invocationScope, type SyncDeps } from './deps.js';
 import { detectInvoices } from './detect-invoices.js';
 import { exportPart } from './export-part.js';
 import { finalizeInvoiceIfDone } from './finalize.js';
-import {
-  invoiceSyncMessageSchema,
-  lineItemExportMessageSchema,
-  MalformedMessageError,
-  parseMessage,
-} from './messages.js';
+import { invoiceSyncMessageSchema, lineItemExportMessageSchema, parseMessage } from './messages.js';
 import { syncInvoice } from './sync-invoice.js';
 
 function invocationInfo(context: InvocationContext, now: number): InvocationInfo {
@@ -113,5 +108,3 @@ async function recordingFailure(
     throw error;
   }
 }
-
-export { MalformedMessageError };

@@ -73,6 +73,12 @@ export class FaultList implements Faults {
  * The documented Partner Center 429 (ref §9): `{"statusCode":429,"message":"Rate limit is exceeded. Try again in N seconds."}`,
  * with `Retry-After` unless `retryAfterSeconds` is undefined.
  */
+/** JSON content type, plus `Retry-After` unless the fault is the one that omits it. */
+const throttleHeaders = (retryAfterSeconds: number | undefined): Record<string, string> =>
+  retryAfterSeconds === undefined
+    ? { 'content-type': 'application/json' }
+    : { 'content-type': 'application/json', 'retry-after': String(retryAfterSeconds) };
+
 export function throttle(retryAfterSeconds: number | undefined, rule: RuleBase = {}): FaultRule {
   const seconds = retryAfterSeconds ?? 1;
   return {
@@ -80,10 +86,7 @@ export function throttle(retryAfterSeconds: number | undefined, rule: RuleBase =
     ...rule,
     kind: 'status',
     status: 429,
-    headers:
-      retryAfterSeconds === undefined
-        ? { 'content-type': 'application/json' }
-        : { 'content-type': 'application/json', 'retry-after': String(retryAfterSeconds) },
+    headers: throttleHeaders(retryAfterSeconds),
     body: JSON.stringify({ statusCode: 429, message: `Rate limit is exceeded. Try again in ${seconds} seconds.` }),
   };
 }
@@ -95,10 +98,7 @@ export function graphThrottle(retryAfterSeconds: number | undefined, rule: RuleB
     ...rule,
     kind: 'status',
     status: 429,
-    headers:
-      retryAfterSeconds === undefined
-        ? { 'content-type': 'application/json' }
-        : { 'content-type': 'application/json', 'retry-after': String(retryAfterSeconds) },
+    headers: throttleHeaders(retryAfterSeconds),
     body: JSON.stringify({
       error: {
         code: 'TooManyRequests',
