@@ -4,13 +4,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { LocalQueueHost, type QueueBinding } from '../src/cli/queue-host.js';
-import { loadSettings, QUEUES } from '../src/config.js';
+import { createSyncDeps } from '../src/app/create-deps.js';
+import { createHandlers } from '../src/app/handlers.js';
+import { queueBindings } from '../src/app/queue-bindings.js';
+import { LocalQueueHost, type QueueBinding } from '../src/app/queue-host.js';
+import { loadSettings } from '../src/config.js';
 import { blockId } from '../src/storage/ndjson-writer.js';
-import { createSyncDeps } from '../src/sync/create-deps.js';
-import type { EventProperties, SyncLogger } from '../src/sync/deps.js';
 import { detectInvoices } from '../src/sync/detect-invoices.js';
-import { createHandlers } from '../src/sync/handlers.js';
+import type { EventProperties, SyncLogger } from '../src/telemetry/logger.js';
 import { createDataset, type DatasetOptions, type PartSpec } from '../test/simulator/dataset.js';
 import { CountingHttpClient, type TimedRequest } from './counting-http-client.js';
 
@@ -114,7 +115,7 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
   await deps.storage.ensure();
   await detectInvoices(deps);
   const handlers = createHandlers(async () => deps);
-  const { queues, queueService } = deps.storage;
+  const bindings = queueBindings(deps.storage, handlers);
   const drain = async (binding: QueueBinding, concurrency: number) =>
     new LocalQueueHost([binding], {
       maxDequeueCount: deps.settings.MAX_DEQUEUE_COUNT,
@@ -126,29 +127,13 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
 
   // Phase 1: every invoice's PDF, JSON and parts; the export messages wait in their queue.
   const syncStart = performance.now();
-  const synced = await drain(
-    {
-      functionName: 'syncInvoice',
-      queue: queues.invoiceSync,
-      poisonQueue: queueService.getQueueClient(`${QUEUES.invoiceSync}-poison`),
-      handler: handlers.syncInvoice,
-    },
-    deps.settings.PARTNER_CENTER_CONCURRENCY,
-  );
+  const synced = await drain(bindings.syncInvoice, deps.settings.PARTNER_CENTER_CONCURRENCY);
   const syncMs = performance.now() - syncStart;
 
   // Phase 2: the line-item exports, timed on their own.
   http.resetPeak();
   const exportStartedAt = performance.now();
-  const exported = await drain(
-    {
-      functionName: 'exportLineItems',
-      queue: queues.lineItemExport,
-      poisonQueue: queueService.getQueueClient(`${QUEUES.lineItemExport}-poison`),
-      handler: handlers.exportLineItems,
-    },
-    job.concurrency,
-  );
+  const exported = await drain(bindings.exportLineItems, job.concurrency);
   const exportEndedAt = performance.now();
   return {
     kind: 'pass',

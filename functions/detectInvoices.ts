@@ -1,6 +1,6 @@
 // Timer: list every invoice, record new ones in the ledger and queue them (src/sync/detect-invoices.ts).
 import { app } from '@azure/functions';
-import { handlers, syncSchedule } from '../src/sync/runtime.js';
+import { handlers, syncSchedule } from '../src/app/runtime.js';
 
 app.timer('detectInvoices', {
   schedule: syncSchedule(),

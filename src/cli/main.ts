@@ -5,16 +5,17 @@ import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
+import { createSyncDeps, type DepsOverrides } from '../app/create-deps.js';
+import { type PassResult, runPass } from '../app/run-pass.js';
 import { loadSettings, type Settings } from '../config.js';
 import { redactText } from '../http/redact.js';
+import { INVOICE_ID_PATTERN } from '../ids.js';
 import { sendQueueMessage } from '../storage/queues.js';
-import { createSyncDeps, type DepsOverrides } from '../sync/create-deps.js';
-import { consoleLogger, type EventProperties, type SyncDeps, type SyncLogger } from '../sync/deps.js';
+import type { SyncDeps } from '../sync/deps.js';
 import { detectInvoices } from '../sync/detect-invoices.js';
-import { INVOICE_ID_PATTERN } from '../sync/messages.js';
 import { formatSummary, TelemetryCollector } from '../telemetry/index.js';
+import { consoleLogger, type EventProperties, type SyncLogger } from '../telemetry/logger.js';
 import { invoiceTable, stateCounts } from './report.js';
-import { type PassResult, runPass } from './run-pass.js';
 
 /** Environment merged over the `Values` of local.settings.json (the environment wins, as in the Functions host). */
 export function localEnvironment(

@@ -15,11 +15,11 @@ import {
   sendForText,
 } from '../http/pipeline.js';
 import { redactUrl } from '../http/redact.js';
+import { assertSafeId } from '../ids.js';
 import { type InvoicePart, partRequest } from './parts.js';
 import { asCollection, asInvoice, type Invoice, type Link } from './schemas.js';
 
 export const PARTNER_CENTER_SCOPE = 'https://api.partnercenter.microsoft.com/.default';
-const INVOICE_ID = /^[A-Za-z0-9-]{1,64}$/;
 const DEFAULT_PAGE_SIZE = 2000;
 
 export interface PartnerCenterClientOptions {
@@ -76,17 +76,6 @@ export interface PdfDocument {
   source: 'link' | 'statement';
   /** When the invoice carrying the link was fetched (links expire about 30 minutes after). */
   linkIssuedAt?: Date;
-}
-
-/** Rejects ids that could change the request path, before any request is made. */
-export function assertInvoiceId(id: string, what = 'invoice id'): void {
-  if (typeof id !== 'string' || !INVOICE_ID.test(id)) {
-    throw new ApiError({
-      code: 'InvalidId',
-      description: `${what} ${JSON.stringify(String(id).slice(0, 80))} does not match ${INVOICE_ID}`,
-      retriable: false,
-    });
-  }
 }
 
 function isLoopbackHttp(url: URL): boolean {
@@ -184,7 +173,7 @@ export class PartnerCenterClient {
 
   /** One invoice by id (App+User). `raw` is the response text with any BOM removed, for storing as received. */
   async getInvoice(id: string, options: OperationOptions = {}): Promise<{ invoice: Invoice; raw: string }> {
-    assertInvoiceId(id);
+    assertSafeId(id);
     const { text } = await this.#getJson(this.#appUser, this.#pcUrl(`/invoices/${encodeURIComponent(id)}`), options);
     return { invoice: asInvoice(JSON.parse(text)), raw: text };
   }
@@ -194,7 +183,7 @@ export class PartnerCenterClient {
    * expired), else `/documents/statement`. The first bytes are checked to be `%PDF`; the body is never buffered.
    */
   async openInvoicePdf(id: string, options: OperationOptions & { invoice?: Invoice } = {}): Promise<PdfDocument> {
-    assertInvoiceId(id);
+    assertSafeId(id);
     options = { ...options, correlationId: options.correlationId ?? randomUUID() };
     let invoice = options.invoice;
     let linkIssuedAt: Date | undefined;
@@ -255,8 +244,8 @@ export class PartnerCenterClient {
 
   /** A tax receipt PDF (App+User), checked to be `%PDF`, streamed. */
   async openReceiptPdf(id: string, receiptId: string, options: OperationOptions = {}): Promise<{ stream: Readable }> {
-    assertInvoiceId(id);
-    assertInvoiceId(receiptId, 'receipt id');
+    assertSafeId(id);
+    assertSafeId(receiptId, 'receipt id');
     const url = this.#pcUrl(
       `/invoices/${encodeURIComponent(id)}/receipts/${encodeURIComponent(receiptId)}/documents/statement`,
     );
@@ -271,7 +260,7 @@ export class PartnerCenterClient {
 
   /** The page reader of one part; offset paging for office/azure, seek paging for onetime/marketplace. */
   lineItems(invoice: Invoice, part: InvoicePart, options: OperationOptions = {}): LineItemReader {
-    assertInvoiceId(invoice.id);
+    assertSafeId(invoice.id);
     return {
       byPage: (pageOptions = {}) =>
         this.#pages(invoice, part, {

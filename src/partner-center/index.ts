@@ -1,6 +1,5 @@
 // Public surface of the Partner Center v1 client.
 export {
-  assertInvoiceId,
   type LineItemCheckpoint,
   type LineItemPage,
   type LineItemReader,

@@ -1,48 +1,24 @@
 // The blob layout of the invoice container (docs/architecture.md "Blob layout") and the id checks that keep
 // every path inside its invoice folder. Every blob name the app writes is built here.
+import { assertSafeId, describeValue } from '../ids.js';
 
-/** Letters, digits and dashes, starting with a letter or digit, at most 64 characters (no dots, slashes, `%`). */
-export const SAFE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const SEGMENT_PATTERN = /^[a-z0-9_]+$/;
 const PERIOD_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
 
-export class InvalidInvoiceIdError extends Error {
-  override name = 'InvalidInvoiceIdError';
-}
-
-/** A short, printable rendering of an untrusted value for an error message. */
-function describe(value: unknown): string {
-  const text = JSON.stringify(typeof value === 'string' ? value : String(value)) ?? '""';
-  return text.length > 82 ? `${text.slice(0, 80)}…` : text;
-}
-
-function assertSafeId(kind: string, id: unknown): asserts id is string {
-  if (typeof id !== 'string' || !SAFE_ID_PATTERN.test(id)) {
-    throw new InvalidInvoiceIdError(
-      `Unsafe ${kind} ${describe(id)}: expected 1-64 letters, digits or dashes, starting with a letter or digit ` +
-        '(no dots, slashes, spaces or escapes), so it cannot leave its folder in blob storage.',
-    );
-  }
-}
-
-/** Throws `InvalidInvoiceIdError` unless `id` can be used as a blob path segment and queue message id. */
-export function assertSafeInvoiceId(id: unknown): asserts id is string {
-  assertSafeId('invoice id', id);
-}
-
-export function assertSafeReceiptId(id: unknown): asserts id is string {
-  assertSafeId('receipt id', id);
+/** A blob path segment or period that would not stay inside its folder. */
+export class InvalidPathError extends Error {
+  override name = 'InvalidPathError';
 }
 
 function assertSegment(kind: string, value: string): void {
   if (!SEGMENT_PATTERN.test(value)) {
-    throw new InvalidInvoiceIdError(`Unsafe ${kind} ${describe(value)}: expected lowercase letters, digits or '_'.`);
+    throw new InvalidPathError(`Unsafe ${kind} ${describeValue(value)}: expected lowercase letters, digits or '_'.`);
   }
 }
 
 function assertPeriod(period: string): void {
   if (!PERIOD_PATTERN.test(period)) {
-    throw new InvalidInvoiceIdError(`Invalid billing period ${describe(period)}: expected YYYY-MM.`);
+    throw new InvalidPathError(`Invalid billing period ${describeValue(period)}: expected YYYY-MM.`);
   }
 }
 
@@ -56,7 +32,7 @@ const DATE_PATTERN =
  */
 export function parsePartnerCenterDate(value: string): number {
   const match = DATE_PATTERN.exec(value.trim());
-  if (!match) throw new Error(`Unrecognised date ${describe(value)}`);
+  if (!match) throw new Error(`Unrecognised date ${describeValue(value)}`);
   const [, y, mo, d, h = '0', mi = '0', s = '0', fraction = '', zone] = match;
   const ms = Number(fraction.slice(0, 3).padEnd(3, '0'));
   let time = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms);
@@ -67,7 +43,7 @@ export function parsePartnerCenterDate(value: string): number {
   }
   const check = new Date(time);
   if (Number.isNaN(time) || Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31) {
-    throw new Error(`Unrecognised date ${describe(value)}`);
+    throw new Error(`Unrecognised date ${describeValue(value)}`);
   }
   return check.getTime();
 }
@@ -85,7 +61,7 @@ export function billingPeriodOf(invoice: { billingPeriodStartDate?: unknown; inv
 /** `billing_period=YYYY-MM/invoice_id={id}/` (with the trailing slash, so it is also a listing prefix). */
 export function invoiceFolder(period: string, invoiceId: string): string {
   assertPeriod(period);
-  assertSafeInvoiceId(invoiceId);
+  assertSafeId(invoiceId);
   return `billing_period=${period}/invoice_id=${invoiceId}/`;
 }
 
@@ -98,7 +74,7 @@ export function invoicePdfPath(period: string, invoiceId: string): string {
 }
 
 export function receiptPdfPath(period: string, invoiceId: string, receiptId: string): string {
-  assertSafeReceiptId(receiptId);
+  assertSafeId(receiptId, 'receipt id');
   return `${invoiceFolder(period, invoiceId)}receipts/${receiptId}.pdf`;
 }
 

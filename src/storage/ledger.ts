@@ -2,7 +2,7 @@
 // and ETag-conditional updates so two workers never overwrite each other.
 import { odata, RestError, type TableClient } from '@azure/data-tables';
 import { z } from 'zod';
-import { assertSafeInvoiceId } from './layout.js';
+import { assertSafeId } from '../ids.js';
 
 /*
  * Invoice state machine (transitionInvoice enforces it; updateInvoice is the raw, unchecked write):
@@ -232,14 +232,14 @@ export class Ledger {
   }
 
   async getInvoice(invoiceId: string): Promise<InvoiceEntity | undefined> {
-    assertSafeInvoiceId(invoiceId);
+    assertSafeId(invoiceId);
     const raw = await this.getRaw(INVOICE_PARTITION, invoiceId);
     return raw ? parseInvoice(raw) : undefined;
   }
 
   /** Inserts the invoice; returns false (and changes nothing) when it is already recorded. */
   async tryInsertInvoice(entity: NewInvoiceEntity): Promise<boolean> {
-    assertSafeInvoiceId(entity.invoiceId);
+    assertSafeId(entity.invoiceId);
     const valid = truncateLastError(this.validateInvoice(entity));
     return this.tryCreate(INVOICE_PARTITION, valid.invoiceId, valid);
   }
@@ -253,7 +253,7 @@ export class Ledger {
     invoiceId: string,
     mutate: (current: InvoiceEntity) => InvoicePatch | undefined,
   ): Promise<InvoiceEntity> {
-    assertSafeInvoiceId(invoiceId);
+    assertSafeId(invoiceId);
     return this.conditionalUpdate(
       INVOICE_PARTITION,
       invoiceId,
@@ -305,7 +305,7 @@ export class Ledger {
   }
 
   async getPart(invoiceId: string, partId: string): Promise<PartEntity | undefined> {
-    assertSafeInvoiceId(invoiceId);
+    assertSafeId(invoiceId);
     assertPartId(partId);
     const raw = await this.getRaw(partPartition(invoiceId), partId);
     return raw ? parsePart(raw) : undefined;
@@ -313,7 +313,7 @@ export class Ledger {
 
   /** Records the part unless it exists (an existing part keeps its progress). Returns the stored part. */
   async upsertPartIfAbsent(entity: NewPartEntity): Promise<{ part: PartEntity; created: boolean }> {
-    assertSafeInvoiceId(entity.invoiceId);
+    assertSafeId(entity.invoiceId);
     assertPartId(entity.partId);
     const valid = truncateLastError(this.validatePart(entity));
     const created = await this.tryCreate(partPartition(valid.invoiceId), valid.partId, valid);
@@ -329,7 +329,7 @@ export class Ledger {
     partId: string,
     mutate: (current: PartEntity) => PartPatch | undefined,
   ): Promise<PartEntity> {
-    assertSafeInvoiceId(invoiceId);
+    assertSafeId(invoiceId);
     assertPartId(partId);
     return this.conditionalUpdate(
       partPartition(invoiceId),
@@ -346,7 +346,7 @@ export class Ledger {
 
   /** The invoice's parts in RowKey (partId) order. */
   async listParts(invoiceId: string): Promise<PartEntity[]> {
-    assertSafeInvoiceId(invoiceId);
+    assertSafeId(invoiceId);
     const parts: PartEntity[] = [];
     const filter = odata`PartitionKey eq ${partPartition(invoiceId)}`;
     for await (const raw of this.table.listEntities({ queryOptions: { filter } })) {

@@ -2,11 +2,12 @@
 // that were never queued (a failed enqueue), are stuck (a lost message, a crashed worker) or are still settling.
 import { randomUUID } from 'node:crypto';
 import { redactText } from '../http/redact.js';
+import { INVOICE_ID_PATTERN } from '../ids.js';
 import { billingPeriodOf, parsePartnerCenterDate } from '../storage/layout.js';
 import type { InvoiceEntity, NewInvoiceEntity } from '../storage/ledger.js';
 import { sendQueueMessage } from '../storage/queues.js';
 import type { SyncDeps } from './deps.js';
-import { INVOICE_ID_PATTERN, type InvoiceSyncMessage, type LineItemExportMessage } from './messages.js';
+import type { InvoiceSyncMessage, LineItemExportMessage } from './messages.js';
 
 export interface DetectResult {
   listed: number;

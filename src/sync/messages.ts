@@ -1,9 +1,8 @@
 // Queue message contracts: ids and a checkpoint, never data (a queue message is at most 64 KiB).
 // Validated strictly before any I/O, so a malformed or hostile message fails with a clear error and touches nothing.
 import { z } from 'zod';
+import { INVOICE_ID_PATTERN } from '../ids.js';
 
-/** Invoice ids are opaque, but only letters, digits and dashes ever appear (ref §2.4); anything else is refused. */
-export const INVOICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 export const PART_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 const invoiceId = z.string().regex(INVOICE_ID_PATTERN, 'invoiceId must be 1-64 letters, digits or dashes');

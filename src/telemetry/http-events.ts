@@ -1,7 +1,7 @@
 // Turns the HTTP pipeline's per-attempt reports into `HttpRequest` events: requests, retries (attempt > 1) and
 // 429s by endpoint are KQL aggregations over them.
 import type { RequestTelemetry } from '../http/pipeline.js';
-import type { EventProperties, SyncLogger } from '../sync/deps.js';
+import type { EventProperties, SyncLogger } from './logger.js';
 
 export function httpRequestProperties(info: RequestTelemetry): EventProperties {
   return {

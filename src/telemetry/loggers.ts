@@ -1,7 +1,7 @@
 // Logger wrappers every log line passes through before it leaves the process: secrets are redacted from messages
 // and properties, and a line about an invoice carries that invoice's correlation id (MS-CorrelationId).
 import { redactText } from '../http/redact.js';
-import type { EventProperties, SyncLogger } from '../sync/deps.js';
+import type { EventProperties, SyncLogger } from './logger.js';
 
 function redactProperties(properties: EventProperties | undefined): EventProperties | undefined {
   if (!properties) return properties;

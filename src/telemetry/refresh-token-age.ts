@@ -1,7 +1,7 @@
 // Reports the App+User refresh token's age (it lapses after 90 days unused) as a `RefreshTokenAge` event whenever
 // the App+User credential hands out a token, at most once per interval, so a dashboard can chart the countdown.
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
-import type { SyncLogger } from '../sync/deps.js';
+import type { SyncLogger } from './logger.js';
 
 export const REFRESH_TOKEN_LIFETIME_DAYS = 90;
 

@@ -1,6 +1,6 @@
 // The metrics of a run as aggregations over its events, the same ones the KQL in docs/queries computes, so the
 // CLI's summary and App Insights tell one story. Feed it events through `collector.logger(base)`.
-import type { EventProperties, SyncLogger } from '../sync/deps.js';
+import type { EventProperties, SyncLogger } from './logger.js';
 
 export interface EndpointStats {
   requests: number;

@@ -3,11 +3,12 @@
 // uses its own container and ledger table so they do not see each other's data.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runPass } from '../../src/cli/run-pass.js';
+import { createSyncDeps } from '../../src/app/create-deps.js';
+import { runPass } from '../../src/app/run-pass.js';
 import { loadSettings } from '../../src/config.js';
 import { encodeMessage } from '../../src/storage/queues.js';
-import { createSyncDeps } from '../../src/sync/create-deps.js';
-import type { EventProperties, SyncDeps, SyncLogger } from '../../src/sync/deps.js';
+import type { SyncDeps } from '../../src/sync/deps.js';
+import type { EventProperties, SyncLogger } from '../../src/telemetry/logger.js';
 import { type InvoiceSpec, type Simulator, startSimulator } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 import { blobSnapshot, expectedNdjson, normalizeProvider, normalizeType, sha256 } from '../support/expected.js';
@@ -222,8 +223,8 @@ describe('what the API may send that we do not know', () => {
 
 describe('telemetry inside a Functions invocation', () => {
   test('every line of a run, HTTP requests included, is filed under its invocation with the correlation id', async () => {
-    const { createHandlers } = await import('../../src/sync/handlers.js');
-    const { invocationLogger } = await import('../../src/sync/deps.js');
+    const { createHandlers } = await import('../../src/app/handlers.js');
+    const { invocationLogger } = await import('../../src/app/invocation-logger.js');
     const functions = (await import('@azure/functions')).default;
     // Built as src/sync/runtime.ts builds it in Azure: the base logger writes through the current invocation.
     const suffix = randomUUID().replace(/-/g, '').slice(0, 10);

@@ -204,7 +204,7 @@ describe('alert queries match what the code logs', () => {
 
   it('poison: the handlers log "goes to poison" on the last attempt', () => {
     expect(queryOf('poison-queue')).toContain('message has "goes to poison"');
-    expect(source('src/sync/handlers.ts')).toContain('message goes to poison');
+    expect(source('src/app/handlers.ts')).toContain('message goes to poison');
   });
 
   it('failed/unsettled: events are logged as "event:<Name> {json}" with a state field', () => {
@@ -212,10 +212,10 @@ describe('alert queries match what the code logs', () => {
     expect(query).toContain('"event:InvoiceStateChanged"');
     expect(query).toContain('"event:PartUnsettled"');
     expect(query).toContain(`'"state":"failed"'`);
-    // In Azure every line goes through the invocation (src/sync/deps.ts invocationLogger) in this format.
+    // In Azure every line goes through the invocation (src/app/invocation-logger.ts invocationLogger) in this format.
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text of a template literal
-    expect(source('src/sync/deps.ts')).toContain('formatLine(`event:${name}`, p)');
-    const handlers = source('src/sync/handlers.ts');
+    expect(source('src/app/invocation-logger.ts')).toContain('formatLine(`event:${name}`, p)');
+    const handlers = source('src/app/handlers.ts');
     expect(handlers).toContain("deps.log.event('InvoiceStateChanged', {");
     expect(handlers).toContain("state: 'failed',");
     expect(source('src/sync/export-part.ts')).toContain("log.event('PartUnsettled'");

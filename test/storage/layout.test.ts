@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { assertSafeId as assertSafeInvoiceId, InvalidIdError as InvalidInvoiceIdError } from '../../src/ids.js';
 import {
-  assertSafeInvoiceId,
   billingPeriodOf,
-  InvalidInvoiceIdError,
   invoiceFolder,
   invoiceJsonPath,
   invoicePdfPath,

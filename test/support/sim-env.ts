@@ -1,6 +1,6 @@
 // App settings (and test-only dependency overrides) that point the real app at a running simulator and Azurite.
 // Shared by the demo, the end-to-end tests and the benchmark, so all three run the same configuration.
-import type { DepsOverrides } from '../../src/sync/create-deps.js';
+import type { DepsOverrides } from '../../src/app/create-deps.js';
 import type { Simulator } from '../simulator/index.js';
 import type { Azurite } from './azurite.js';
 

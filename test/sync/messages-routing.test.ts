@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { settingsSchema } from '../../src/config.js';
-import { linkPolicy } from '../../src/sync/link-policy.js';
+import { linkPolicy } from '../../src/http/link-policy.js';
 import {
   invoiceSyncMessageSchema,
   lineItemExportMessageSchema,

@@ -4,6 +4,9 @@
 // stdout/stderr, the ledger, every blob. Shared by the redaction and the telemetry tests.
 import { randomUUID } from 'node:crypto';
 import { AzureLogger, getLogLevel, setLogLevel } from '@azure/logger';
+import { createSyncDeps } from '../../src/app/create-deps.js';
+import { invocationLogger } from '../../src/app/invocation-logger.js';
+import { type PassResult, runPass } from '../../src/app/run-pass.js';
 import {
   authorityMetadataFor,
   cloudDiscoveryMetadataFor,
@@ -12,11 +15,9 @@ import {
   type SecretStore,
   type StoredSecret,
 } from '../../src/auth/index.js';
-import { type PassResult, runPass } from '../../src/cli/run-pass.js';
 import { loadSettings } from '../../src/config.js';
-import { createSyncDeps } from '../../src/sync/create-deps.js';
-import type { EventProperties, SyncDeps, SyncLogger } from '../../src/sync/deps.js';
-import { invocationLogger } from '../../src/sync/deps.js';
+import type { SyncDeps } from '../../src/sync/deps.js';
+import type { EventProperties, SyncLogger } from '../../src/telemetry/logger.js';
 import {
   apiFault,
   CLIENT_ID,

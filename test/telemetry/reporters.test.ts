@@ -4,7 +4,6 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isApiError } from '../../src/http/errors.js';
 import { createPipeline, endpointTemplate, type RequestTelemetry, sendForText } from '../../src/http/pipeline.js';
-import type { EventProperties, SyncLogger } from '../../src/sync/deps.js';
 import {
   correlatingLogger,
   formatSummary,
@@ -12,6 +11,7 @@ import {
   TelemetryCollector,
   withRefreshTokenAge,
 } from '../../src/telemetry/index.js';
+import type { EventProperties, SyncLogger } from '../../src/telemetry/logger.js';
 import { apiFault, type Simulator, startSimulator, throttle } from '../simulator/index.js';
 
 let sim: Simulator;

@@ -5,11 +5,12 @@ import type { HttpClient } from '@azure/core-rest-pipeline';
 import { type CredentialOptions, type Credentials, createCredentials } from '../auth/index.js';
 import type { Settings } from '../config.js';
 import { GraphBillingClient } from '../graph/index.js';
+import { linkPolicy } from '../http/link-policy.js';
 import { PartnerCenterClient } from '../partner-center/index.js';
 import { createStorage } from '../storage/index.js';
+import type { SyncDeps } from '../sync/deps.js';
 import { correlatingLogger, httpRequestEvents, redactingLogger, withRefreshTokenAge } from '../telemetry/index.js';
-import { consoleLogger, type SyncDeps, type SyncLogger } from './deps.js';
-import { linkPolicy } from './link-policy.js';
+import { consoleLogger, type SyncLogger } from '../telemetry/logger.js';
 
 export interface DepsOverrides {
   log?: SyncLogger;

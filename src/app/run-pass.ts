@@ -1,11 +1,11 @@
 // One full sync pass in-process, with the same jobs the Functions run: detect, then drain both queues with the
 // host's semantics. Used by `csp-invoice-sync run`, the demo, the benchmark and the end-to-end tests.
 import type { LogHandler } from '@azure/functions';
-import { QUEUES } from '../config.js';
 import type { InvoiceEntity, PartEntity } from '../storage/ledger.js';
 import type { SyncDeps } from '../sync/deps.js';
 import { type DetectResult, detectInvoices } from '../sync/detect-invoices.js';
-import { createHandlers } from '../sync/handlers.js';
+import { createHandlers } from './handlers.js';
+import { queueBindings } from './queue-bindings.js';
 import { type DrainStats, LocalQueueHost, type QueueOutcome } from './queue-host.js';
 
 export interface PassOptions {
@@ -31,30 +31,14 @@ export async function runPass(deps: SyncDeps, options: PassOptions = {}): Promis
   await deps.storage.ensure();
   const detect = options.skipDetect ? undefined : await detectInvoices(deps);
   const handlers = createHandlers(async () => deps);
-  const { queues, queueService } = deps.storage;
-  const host = new LocalQueueHost(
-    [
-      {
-        functionName: 'syncInvoice',
-        queue: queues.invoiceSync,
-        poisonQueue: queueService.getQueueClient(`${QUEUES.invoiceSync}-poison`),
-        handler: handlers.syncInvoice,
-      },
-      {
-        functionName: 'exportLineItems',
-        queue: queues.lineItemExport,
-        poisonQueue: queueService.getQueueClient(`${QUEUES.lineItemExport}-poison`),
-        handler: handlers.exportLineItems,
-      },
-    ],
-    {
-      maxDequeueCount: deps.settings.MAX_DEQUEUE_COUNT,
-      concurrency: options.concurrency ?? deps.settings.PARTNER_CENTER_CONCURRENCY,
-      retryVisibilitySeconds: options.retryVisibilitySeconds ?? 1,
-      logHandler: options.logHandler,
-      onOutcome: options.onOutcome,
-    },
-  );
+  const bindings = queueBindings(deps.storage, handlers);
+  const host = new LocalQueueHost([bindings.syncInvoice, bindings.exportLineItems], {
+    maxDequeueCount: deps.settings.MAX_DEQUEUE_COUNT,
+    concurrency: options.concurrency ?? deps.settings.PARTNER_CENTER_CONCURRENCY,
+    retryVisibilitySeconds: options.retryVisibilitySeconds ?? 1,
+    logHandler: options.logHandler,
+    onOutcome: options.onOutcome,
+  });
   const drain = await host.drain({ maxDurationMs: options.maxDurationMs, signal: options.signal });
   const invoices = await collect(deps.storage.ledger.listInvoices());
   const parts: PartEntity[] = [];

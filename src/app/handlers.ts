@@ -2,12 +2,13 @@
 // delivery attempt record the failure in the ledger before the host moves the message to the poison queue.
 import type { InvocationContext, Timer } from '@azure/functions';
 import { redactText } from '../http/redact.js';
-import { type InvocationInfo, invocationScope, type SyncDeps } from './deps.js';
-import { detectInvoices } from './detect-invoices.js';
-import { exportPart } from './export-part.js';
-import { finalizeInvoiceIfDone } from './finalize.js';
-import { invoiceSyncMessageSchema, lineItemExportMessageSchema, parseMessage } from './messages.js';
-import { syncInvoice } from './sync-invoice.js';
+import type { InvocationInfo, SyncDeps } from '../sync/deps.js';
+import { detectInvoices } from '../sync/detect-invoices.js';
+import { exportPart } from '../sync/export-part.js';
+import { finalizeInvoiceIfDone } from '../sync/finalize.js';
+import { invoiceSyncMessageSchema, lineItemExportMessageSchema, parseMessage } from '../sync/messages.js';
+import { syncInvoice } from '../sync/sync-invoice.js';
+import { invocationScope } from './invocation-logger.js';
 
 function invocationInfo(context: InvocationContext, now: number): InvocationInfo {
   const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);

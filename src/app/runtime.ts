@@ -1,8 +1,10 @@
 // Process-wide wiring for the Functions host: settings are read once, dependencies built lazily on first use.
 import { loadSettings, settingsSchema } from '../config.js';
+import type { SyncDeps } from '../sync/deps.js';
+import { consoleLogger } from '../telemetry/logger.js';
 import { createSyncDeps } from './create-deps.js';
-import { consoleLogger, invocationLogger, type SyncDeps } from './deps.js';
 import { createHandlers } from './handlers.js';
+import { invocationLogger } from './invocation-logger.js';
 
 let deps: Promise<SyncDeps> | undefined;
 
