@@ -126,7 +126,7 @@ async function passEnv(sim: Simulator, azurite: Azurite, name: string, extra: Re
     LEDGER_TABLE: `bench${name}ledger`,
     ...extra,
   });
-  for (const key of ['LINE_ITEM_PAGE_SIZE', 'PARTNER_CENTER_CONCURRENCY', 'EXPORT_TIME_BUDGET_SECONDS']) {
+  for (const key of ['LINE_ITEM_PAGE_SIZE', 'LOCAL_CONCURRENCY', 'EXPORT_TIME_BUDGET_SECONDS']) {
     if (extra[key]) settingsUsed[`${key} (${name})`] = extra[key];
   }
   return env.settings;
@@ -334,7 +334,7 @@ async function figureParallelParts(azurite: Azurite) {
   const result = await withSimulator({ latencyMs, dataset: { invoices } }, async (sim) => {
     const settings = await passEnv(sim, azurite, 'parallel', {
       LINE_ITEM_PAGE_SIZE: String(pageSize),
-      PARTNER_CENTER_CONCURRENCY: String(concurrency),
+      LOCAL_CONCURRENCY: String(concurrency),
     });
     return runWorker<PassResult>({ kind: 'pass', settings, concurrency });
   });
@@ -379,7 +379,7 @@ async function figurePdfBacklog(azurite: Azurite) {
   const { result, expired, simSpanMs } = await withSimulator(
     { latencyMs: 20, invoicePageSize: 100, dataset: { invoices } },
     async (sim) => {
-      const settings = await passEnv(sim, azurite, 'pdf', { PARTNER_CENTER_CONCURRENCY: '4' });
+      const settings = await passEnv(sim, azurite, 'pdf', { LOCAL_CONCURRENCY: '4' });
       const simStart = sim.clock.now();
       let last = Date.now();
       const ticker = setInterval(() => {

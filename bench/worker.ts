@@ -118,7 +118,7 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
   const bindings = queueBindings(deps.storage, handlers);
   const drain = async (binding: QueueBinding, concurrency: number) =>
     new LocalQueueHost([binding], {
-      maxDequeueCount: deps.settings.MAX_DEQUEUE_COUNT,
+      maxDequeueCount: deps.settings.host.maxDequeueCount,
       concurrency,
       retryVisibilitySeconds: 1,
       // The export phase is what is timed: poll delayed messages (v2 waits) often.
@@ -127,7 +127,7 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
 
   // Phase 1: every invoice's PDF, JSON and parts; the export messages wait in their queue.
   const syncStart = performance.now();
-  const synced = await drain(bindings.syncInvoice, deps.settings.PARTNER_CENTER_CONCURRENCY);
+  const synced = await drain(bindings.syncInvoice, deps.settings.LOCAL_CONCURRENCY);
   const syncMs = performance.now() - syncStart;
 
   // Phase 2: the line-item exports, timed on their own.

@@ -62,14 +62,18 @@ param refreshTokenWarnDays int = 60
 param syncSchedule string = '0 0 */6 * * *'
 param httpTimeoutSeconds int = 180
 param httpMaxRetries int = 6
-param partnerCenterConcurrency int = 4
 param lineItemPageSize int = 2000
 param exportTimeBudgetSeconds int = 1200
-
-@description('Must equal host.json extensions.queues.maxDequeueCount (a test checks it).')
-param maxDequeueCount int = 5
-
+param leaseSeconds int = 60
 param stuckAfterMinutes int = 120
+param failedRetryDays int = 7
+
+@description('Largest difference between the line items and the invoice total that still reconciles, in the invoice currency.')
+param reconciliationTolerance string = '0.01'
+
+param maxLineBytes int = 4194304
+param maxPageBytes int = 268435456
+param maxPdfBytes int = 536870912
 param v2ReconciliationFrom string = '2024-02'
 param v2UsageFrom string = '2022-09'
 param settleDeadlineHours int = 72
@@ -172,11 +176,15 @@ module functionApp 'modules/function-app.bicep' = {
     syncSchedule: syncSchedule
     httpTimeoutSeconds: httpTimeoutSeconds
     httpMaxRetries: httpMaxRetries
-    partnerCenterConcurrency: partnerCenterConcurrency
     lineItemPageSize: lineItemPageSize
     exportTimeBudgetSeconds: exportTimeBudgetSeconds
-    maxDequeueCount: maxDequeueCount
+    leaseSeconds: leaseSeconds
     stuckAfterMinutes: stuckAfterMinutes
+    failedRetryDays: failedRetryDays
+    reconciliationTolerance: reconciliationTolerance
+    maxLineBytes: maxLineBytes
+    maxPageBytes: maxPageBytes
+    maxPdfBytes: maxPdfBytes
     v2ReconciliationFrom: v2ReconciliationFrom
     v2UsageFrom: v2UsageFrom
     settleDeadlineHours: settleDeadlineHours

@@ -2,6 +2,7 @@
 // The names are Azure Functions app settings: the Bicep app settings set exactly these (test/infra checks both
 // directions), `local.settings.json.example` uses no other names, and the README documents each one (test/config).
 import { z } from 'zod';
+import { type HostConfig, readHostConfig } from './host-config.js';
 
 const bool = z
   .union([z.boolean(), z.string()])
@@ -36,10 +37,17 @@ export const settingsSchema = z.object({
   AzureWebJobsStorage__tableServiceUri: optionalString,
   AzureWebJobsStorage__clientId: optionalString,
   AzureWebJobsStorage__credential: optionalString,
-  INVOICE_CONTAINER: z.string().default('invoices'),
+  INVOICE_CONTAINER: z
+    .string()
+    .regex(
+      /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+      'container names are 3-63 lowercase letters, digits and single dashes, starting and ending with a letter or digit',
+    )
+    .default('invoices'),
   LEDGER_TABLE: z
     .string()
-    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'table names are 3-63 letters and digits')
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'table names are 3-63 letters and digits, starting with a letter')
+    .refine((v) => v.toLowerCase() !== 'tables', '"tables" is a reserved table name')
     .default('invoiceledger'),
 
   // Services.
@@ -65,11 +73,21 @@ export const settingsSchema = z.object({
   SYNC_SCHEDULE: z.string().default('0 0 */6 * * *'),
   HTTP_TIMEOUT_SECONDS: int(5, 900).default(180),
   HTTP_MAX_RETRIES: int(0, 20).default(6),
-  PARTNER_CENTER_CONCURRENCY: int(1, 64).default(4),
+  /** Messages the local runner (`csp-invoice-sync run`) handles at once; in Azure host.json `batchSize` governs. */
+  LOCAL_CONCURRENCY: int(1, 64).default(4),
   LINE_ITEM_PAGE_SIZE: int(1, 2000).default(2000),
   EXPORT_TIME_BUDGET_SECONDS: int(30, 3600).default(1200),
-  MAX_DEQUEUE_COUNT: int(1, 100).default(5),
+  /** A part's lease in the ledger: renewed while its export works, so a dead worker's part is free within this. */
+  LEASE_SECONDS: int(15, 600).default(60),
   STUCK_AFTER_MINUTES: int(5, 10080).default(120),
+  /** Failed invoices and parts are retried by the timer (1 h, 2 h, 4 h ... at most 24 h apart) for this long. */
+  FAILED_RETRY_DAYS: int(0, 90).default(7),
+  /** Line items may differ from the invoice's totalCharges by at most this, in the invoice currency. */
+  RECONCILIATION_TOLERANCE: z.coerce.number().min(0).max(1_000_000).default(0.01),
+  // Bounds on what one response may grow to; a response beyond them fails with a clear error, never exhausts memory.
+  MAX_LINE_BYTES: int(1024, 1024 ** 3).default(4 * 1024 ** 2),
+  MAX_PAGE_BYTES: int(64 * 1024, 4 * 1024 ** 3).default(256 * 1024 ** 2),
+  MAX_PDF_BYTES: int(1024, 16 * 1024 ** 3).default(512 * 1024 ** 2),
 
   // Routing between the v1 line-item API and the Graph v2 exports (issue: v2 routing).
   V2_RECONCILIATION_FROM: yearMonth.default('2024-02'),
@@ -82,10 +100,11 @@ export const settingsSchema = z.object({
   ALLOW_INSECURE_LOOPBACK: bool.default(false),
 });
 
-export type Settings = z.infer<typeof settingsSchema>;
+/** The app settings, plus the host.json facts they are checked against (one owner: host.json). */
+export type Settings = z.infer<typeof settingsSchema> & { readonly host: HostConfig };
 
 /** The names of every setting the code reads (used by the settings-drift test against the Bicep). */
-export const SETTING_NAMES = Object.keys(settingsSchema.shape) as (keyof Settings)[];
+export const SETTING_NAMES = Object.keys(settingsSchema.shape) as (keyof z.infer<typeof settingsSchema>)[];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -95,7 +114,10 @@ export class ConfigError extends Error {
  * Parse settings from an environment-like record (process.env, or `Values` of local.settings.json).
  * Unknown variables are ignored; invalid values fail with every problem listed at once.
  */
-export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
+export function loadSettings(
+  env: Record<string, string | undefined> = process.env,
+  host: HostConfig = readHostConfig(),
+): Settings {
   const picked: Record<string, string> = {};
   for (const name of SETTING_NAMES) {
     const value = env[name];
@@ -106,7 +128,8 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
     throw new ConfigError(`Invalid app settings:\n${problems}`);
   }
-  const settings = parsed.data;
+  const settings = { ...parsed.data, host };
+  checkAgainstHost(settings);
   if (
     !settings.AzureWebJobsStorage &&
     !(
@@ -121,6 +144,29 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     );
   }
   return settings;
+}
+
+/** Seconds kept free at the end of an invocation, between its last page and the host's functionTimeout. */
+export const FUNCTION_TIMEOUT_MARGIN_SECONDS = 60;
+
+/**
+ * An export hands over to a continuation message once EXPORT_TIME_BUDGET_SECONDS is used; the page it is
+ * fetching then may still take HTTP_TIMEOUT_SECONDS for each of its attempts. All of it must end before the host's
+ * functionTimeout kills the invocation, or the page is fetched (and its continuation token sent) again.
+ */
+function checkAgainstHost(settings: Settings): void {
+  const attempts = settings.HTTP_MAX_RETRIES + 1;
+  const worstPage = settings.HTTP_TIMEOUT_SECONDS * attempts;
+  const limit = settings.host.functionTimeoutSeconds - FUNCTION_TIMEOUT_MARGIN_SECONDS;
+  if (settings.EXPORT_TIME_BUDGET_SECONDS + worstPage > limit) {
+    throw new ConfigError(
+      `Invalid app settings:\n  EXPORT_TIME_BUDGET_SECONDS (${settings.EXPORT_TIME_BUDGET_SECONDS}) plus the worst case of one ` +
+        `page, HTTP_TIMEOUT_SECONDS × attempts (${settings.HTTP_TIMEOUT_SECONDS} × ${attempts} = ${worstPage} s, ` +
+        `HTTP_MAX_RETRIES=${settings.HTTP_MAX_RETRIES}), must end ${FUNCTION_TIMEOUT_MARGIN_SECONDS} s before functionTimeout ` +
+        `(${settings.host.functionTimeoutSeconds} s in ${settings.host.source}): lower the budget, the timeout or the retries, ` +
+        'or raise functionTimeout in host.json.',
+    );
+  }
 }
 
 /** Queue names are fixed: the function registrations and the Bicep pre-create them (with `-poison` twins). */

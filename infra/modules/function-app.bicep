@@ -36,11 +36,15 @@ param refreshTokenWarnDays int
 param syncSchedule string
 param httpTimeoutSeconds int
 param httpMaxRetries int
-param partnerCenterConcurrency int
 param lineItemPageSize int
 param exportTimeBudgetSeconds int
-param maxDequeueCount int
+param leaseSeconds int
 param stuckAfterMinutes int
+param failedRetryDays int
+param reconciliationTolerance string
+param maxLineBytes int
+param maxPageBytes int
+param maxPdfBytes int
 param v2ReconciliationFrom string
 param v2UsageFrom string
 param settleDeadlineHours int
@@ -83,11 +87,15 @@ var codeSettings = {
   SYNC_SCHEDULE: syncSchedule
   HTTP_TIMEOUT_SECONDS: string(httpTimeoutSeconds)
   HTTP_MAX_RETRIES: string(httpMaxRetries)
-  PARTNER_CENTER_CONCURRENCY: string(partnerCenterConcurrency)
   LINE_ITEM_PAGE_SIZE: string(lineItemPageSize)
   EXPORT_TIME_BUDGET_SECONDS: string(exportTimeBudgetSeconds)
-  MAX_DEQUEUE_COUNT: string(maxDequeueCount)
+  LEASE_SECONDS: string(leaseSeconds)
   STUCK_AFTER_MINUTES: string(stuckAfterMinutes)
+  FAILED_RETRY_DAYS: string(failedRetryDays)
+  RECONCILIATION_TOLERANCE: reconciliationTolerance
+  MAX_LINE_BYTES: string(maxLineBytes)
+  MAX_PAGE_BYTES: string(maxPageBytes)
+  MAX_PDF_BYTES: string(maxPdfBytes)
   V2_RECONCILIATION_FROM: v2ReconciliationFrom
   V2_USAGE_FROM: v2UsageFrom
   SETTLE_DEADLINE_HOURS: string(settleDeadlineHours)

@@ -91,7 +91,7 @@ async function recordingFailure(
   try {
     await o.job();
   } catch (error) {
-    const lastAttempt = info.dequeueCount >= deps.settings.MAX_DEQUEUE_COUNT;
+    const lastAttempt = info.dequeueCount >= deps.settings.host.maxDequeueCount;
     const lastError = errorText(error);
     await o
       .record({

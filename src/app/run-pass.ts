@@ -33,8 +33,8 @@ export async function runPass(deps: SyncDeps, options: PassOptions = {}): Promis
   const handlers = createHandlers(async () => deps);
   const bindings = queueBindings(deps.storage, handlers);
   const host = new LocalQueueHost([bindings.syncInvoice, bindings.exportLineItems], {
-    maxDequeueCount: deps.settings.MAX_DEQUEUE_COUNT,
-    concurrency: options.concurrency ?? deps.settings.PARTNER_CENTER_CONCURRENCY,
+    maxDequeueCount: deps.settings.host.maxDequeueCount,
+    concurrency: options.concurrency ?? deps.settings.LOCAL_CONCURRENCY,
     retryVisibilitySeconds: options.retryVisibilitySeconds ?? 1,
     logHandler: options.logHandler,
     onOutcome: options.onOutcome,

@@ -164,7 +164,7 @@ export function buildProgram(io: CliIo = defaultIo, env = localEnvironment()): C
     .description(
       'one full pass in-process: list invoices, sync new ones, export every line item; exit 0 only when all are complete',
     )
-    .option('-c, --concurrency <n>', 'messages handled at once (default: PARTNER_CENTER_CONCURRENCY)', positiveInt)
+    .option('-c, --concurrency <n>', 'messages handled at once (default: LOCAL_CONCURRENCY)', positiveInt)
     .option('--log-file <path>', 'append structured JSON logs (secrets redacted) to this file')
     .action(async (opts: { concurrency?: number; logFile?: string }) => {
       const { exitCode } = await runCommand(loadSettings(env), opts, io);

@@ -12,7 +12,7 @@ import type { EventProperties, SyncLogger } from '../../src/telemetry/logger.js'
 import { type InvoiceSpec, type Simulator, startSimulator } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 import { blobSnapshot, expectedNdjson, normalizeProvider, normalizeType, sha256 } from '../support/expected.js';
-import { simulatorEnvironment } from '../support/sim-env.js';
+import { hostWith, simulatorEnvironment } from '../support/sim-env.js';
 
 let azurite: Azurite;
 let sim: Simulator;
@@ -41,7 +41,10 @@ function captureLog(): Captured {
 }
 
 /** Fresh deps over their own container and table, so every test starts from an empty store. */
-async function freshDeps(extra: Record<string, string> = {}): Promise<SyncDeps & { log: Captured }> {
+async function freshDeps(
+  extra: Record<string, string> = {},
+  host = hostWith({}),
+): Promise<SyncDeps & { log: Captured }> {
   const suffix = randomUUID().replace(/-/g, '').slice(0, 10);
   const env = await simulatorEnvironment(sim, azurite, {
     INVOICE_CONTAINER: `inv${suffix}`,
@@ -49,7 +52,7 @@ async function freshDeps(extra: Record<string, string> = {}): Promise<SyncDeps &
     ...extra,
   });
   const log = captureLog();
-  const deps = await createSyncDeps(loadSettings(env.settings), { ...env.overrides, log });
+  const deps = await createSyncDeps(loadSettings(env.settings, host), { ...env.overrides, log });
   return { ...deps, log };
 }
 
@@ -149,7 +152,7 @@ describe('redelivery and bad input', () => {
   });
 
   test('malformed messages go to the poison queue with a clear error and nothing else stops', async () => {
-    const deps = await freshDeps({ MAX_DEQUEUE_COUNT: '2' });
+    const deps = await freshDeps({}, hostWith({ maxDequeueCount: 2 }));
     await deps.storage.ensure();
     const bad = [
       Buffer.from('{"invoiceId":').toString('base64'),
@@ -255,8 +258,8 @@ describe('telemetry inside a Functions invocation', () => {
 });
 
 describe('a message that keeps failing', () => {
-  test('lands in the poison queue after MAX_DEQUEUE_COUNT tries and the ledger says failed, with the error', async () => {
-    const deps = await freshDeps({ MAX_DEQUEUE_COUNT: '3', HTTP_MAX_RETRIES: '0' });
+  test('lands in the poison queue after host.json maxDequeueCount tries and the ledger says failed, with the error', async () => {
+    const deps = await freshDeps({ HTTP_MAX_RETRIES: '0' }, hostWith({ maxDequeueCount: 3 }));
     sim.faults.add({
       host: 'partnercenter',
       method: 'GET',

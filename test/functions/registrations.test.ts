@@ -49,14 +49,20 @@ describe('function registrations', () => {
     ]);
   });
 
-  test('host.json keeps base64 messages, poison after MAX_DEQUEUE_COUNT, and a timeout above the export budget', async () => {
-    const host = JSON.parse(readFileSync(new URL('../../host.json', import.meta.url), 'utf8'));
-    const { settingsSchema } = await import('../../src/config.js');
+  test('host.json keeps base64 messages, the poison count the handlers read, and a timeout above the export budget', async () => {
+    const text = readFileSync(new URL('../../host.json', import.meta.url), 'utf8');
+    const host = JSON.parse(text);
+    const { parseHostConfig, readHostConfig } = await import('../../src/host-config.js');
+    const { loadSettings, settingsSchema } = await import('../../src/config.js');
     const defaults = settingsSchema.parse({});
     expect(host.extensions.queues.messageEncoding).toBe('base64');
-    expect(host.extensions.queues.maxDequeueCount).toBe(defaults.MAX_DEQUEUE_COUNT);
+    // The handlers read the delivery count from this very file: the app finds it from its own module.
+    expect(readHostConfig()).toEqual(parseHostConfig(text, readHostConfig().source));
+    expect(readHostConfig().maxDequeueCount).toBe(host.extensions.queues.maxDequeueCount);
     const [h, m, s] = String(host.functionTimeout).split(':').map(Number);
     expect((h ?? 0) * 3600 + (m ?? 0) * 60 + (s ?? 0)).toBeGreaterThan(defaults.EXPORT_TIME_BUDGET_SECONDS + 120);
+    // The defaults pass the start-up check against host.json.
+    expect(() => loadSettings({ AzureWebJobsStorage: 'UseDevelopmentStorage=true' })).not.toThrow();
     // Failures are never sampled away.
     expect(host.logging.applicationInsights.samplingSettings.excludedTypes).toContain('Exception');
   });

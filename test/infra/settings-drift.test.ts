@@ -34,6 +34,8 @@ const LOCAL_ONLY = {
   PARTNER_CLIENT_CERTIFICATE_PATH: 'certificate mode reads a local file',
   // Plain http to loopback exists for the simulator only.
   ALLOW_INSECURE_LOOPBACK: 'simulator only',
+  // How many messages the local runner handles at once; in Azure host.json batchSize governs concurrency.
+  LOCAL_CONCURRENCY: 'local runner (csp-invoice-sync run) only',
 } as const;
 
 /** Set in Azure for the Functions host / platform, not read by src/config.ts. */
@@ -212,11 +214,15 @@ describe('deployed values', () => {
       ['syncSchedule', 'SYNC_SCHEDULE'],
       ['httpTimeoutSeconds', 'HTTP_TIMEOUT_SECONDS'],
       ['httpMaxRetries', 'HTTP_MAX_RETRIES'],
-      ['partnerCenterConcurrency', 'PARTNER_CENTER_CONCURRENCY'],
       ['lineItemPageSize', 'LINE_ITEM_PAGE_SIZE'],
       ['exportTimeBudgetSeconds', 'EXPORT_TIME_BUDGET_SECONDS'],
-      ['maxDequeueCount', 'MAX_DEQUEUE_COUNT'],
+      ['leaseSeconds', 'LEASE_SECONDS'],
       ['stuckAfterMinutes', 'STUCK_AFTER_MINUTES'],
+      ['failedRetryDays', 'FAILED_RETRY_DAYS'],
+      ['reconciliationTolerance', 'RECONCILIATION_TOLERANCE'],
+      ['maxLineBytes', 'MAX_LINE_BYTES'],
+      ['maxPageBytes', 'MAX_PAGE_BYTES'],
+      ['maxPdfBytes', 'MAX_PDF_BYTES'],
       ['v2ReconciliationFrom', 'V2_RECONCILIATION_FROM'],
       ['v2UsageFrom', 'V2_USAGE_FROM'],
       ['settleDeadlineHours', 'SETTLE_DEADLINE_HOURS'],
@@ -228,13 +234,6 @@ describe('deployed values', () => {
       const bicepDefault = node?.type === 'string' ? stringValue(node) : node?.text;
       expect({ param, value: bicepDefault }).toEqual({ param, value: String(defaults[setting]) });
     }
-  });
-
-  it('keeps MAX_DEQUEUE_COUNT equal to host.json maxDequeueCount', () => {
-    const host = JSON.parse(readFileSync(join(INFRA_DIR, '..', 'host.json'), 'utf8'));
-    expect(paramDefault(readTree('main.bicep'), 'maxDequeueCount')?.text).toBe(
-      String(host.extensions.queues.maxDequeueCount),
-    );
   });
 
   it('creates exactly the queues src/config.ts names', () => {

@@ -1,6 +1,7 @@
 // App settings (and test-only dependency overrides) that point the real app at a running simulator and Azurite.
 // Shared by the demo, the end-to-end tests and the benchmark, so all three run the same configuration.
 import type { DepsOverrides } from '../../src/app/create-deps.js';
+import { type HostConfig, readHostConfig } from '../../src/host-config.js';
 import type { Simulator } from '../simulator/index.js';
 import type { Azurite } from './azurite.js';
 
@@ -28,10 +29,15 @@ export async function simulatorEnvironment(
       GRAPH_ACCESS_TOKEN: sim.issueToken({ audience: 'graph', ttlSeconds: week }),
       // The simulator's hosts are plain http on loopback; production links must be https to allow-listed hosts.
       ALLOW_INSECURE_LOOPBACK: 'true',
-      PARTNER_CENTER_CONCURRENCY: '4',
+      LOCAL_CONCURRENCY: '4',
       ...extra,
     },
     // The simulator sends no Retry-After when an export starts; poll after 1 s instead of production's 30 s.
     overrides: { graphPollSeconds: 1 },
   };
+}
+
+/** The app's host.json with some values changed, e.g. fewer deliveries before poison so a test ends sooner. */
+export function hostWith(changes: Partial<HostConfig>): HostConfig {
+  return { ...readHostConfig(), ...changes, source: `host.json with ${JSON.stringify(changes)} (test)` };
 }

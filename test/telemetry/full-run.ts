@@ -28,6 +28,7 @@ import {
   throttle,
 } from '../simulator/index.js';
 import type { Azurite } from '../support/azurite.js';
+import { hostWith } from '../support/sim-env.js';
 
 export const AUTHORITY_HOST = 'https://login.simulator.test';
 export const SECRET_NAME = 'partner-center-refresh-token';
@@ -104,7 +105,7 @@ export function addFaults(sim: Simulator): void {
     body: AUTHENTICATION_FAILED('Signature not valid in the specified time frame'),
   });
   sim.faults.add({ host: 'blob', path: /fastpath/, kind: 'status', status: 500, body: 'InternalError' });
-  // One invoice's by-id call always fails: it ends `failed` after MAX_DEQUEUE_COUNT deliveries.
+  // One invoice's by-id call always fails: it ends `failed` after host.json maxDequeueCount deliveries (2 here).
   sim.faults.add(apiFault(500, 500, { path: new RegExp(`^/v1/invoices/${FAILING_INVOICE}$`), times: Infinity }));
   // The next v2 export never has data: its part ends `unsettled` past SETTLE_DEADLINE_HOURS.
   sim.faults.add({ kind: 'v2NoData', polls: 1000 });
@@ -148,26 +149,28 @@ export async function fullRunWithFaults(sim: Simulator, azurite: Azurite): Promi
   const clientSecret = `sim~secret.${randomUUID()}`;
   const seeded = sim.seedRefreshToken();
   const store = new ReadOnlySecretStore({ value: seeded, updatedOn: new Date(Date.now() - 70 * DAY) });
-  const settings = loadSettings({
-    AzureWebJobsStorage: azurite.connectionString,
-    INVOICE_CONTAINER: `inv${suffix}`,
-    LEDGER_TABLE: `ledger${suffix}`,
-    PARTNER_CENTER_API_URL: sim.partnerCenterUrl,
-    GRAPH_API_URL: sim.graphUrl,
-    AUTH_MODE: 'client-secret',
-    PARTNER_TENANT_ID,
-    PARTNER_CLIENT_ID: CLIENT_ID,
-    PARTNER_CLIENT_SECRET: clientSecret,
-    AUTHORITY_HOST,
-    REFRESH_TOKEN_SECRET_NAME: SECRET_NAME,
-    REFRESH_TOKEN_WARN_DAYS: '60',
-    ALLOW_INSECURE_LOOPBACK: 'true',
-    PARTNER_CENTER_CONCURRENCY: '2',
-    LINE_ITEM_PAGE_SIZE: '10',
-    HTTP_MAX_RETRIES: '3',
-    MAX_DEQUEUE_COUNT: '2',
-    SETTLE_DEADLINE_HOURS: '1',
-  });
+  const settings = loadSettings(
+    {
+      AzureWebJobsStorage: azurite.connectionString,
+      INVOICE_CONTAINER: `inv${suffix}`,
+      LEDGER_TABLE: `ledger${suffix}`,
+      PARTNER_CENTER_API_URL: sim.partnerCenterUrl,
+      GRAPH_API_URL: sim.graphUrl,
+      AUTH_MODE: 'client-secret',
+      PARTNER_TENANT_ID,
+      PARTNER_CLIENT_ID: CLIENT_ID,
+      PARTNER_CLIENT_SECRET: clientSecret,
+      AUTHORITY_HOST,
+      REFRESH_TOKEN_SECRET_NAME: SECRET_NAME,
+      REFRESH_TOKEN_WARN_DAYS: '60',
+      ALLOW_INSECURE_LOOPBACK: 'true',
+      LOCAL_CONCURRENCY: '2',
+      LINE_ITEM_PAGE_SIZE: '10',
+      HTTP_MAX_RETRIES: '3',
+      SETTLE_DEADLINE_HOURS: '1',
+    },
+    hostWith({ maxDequeueCount: 2 }),
+  );
   const origins = { [AUTHORITY_HOST]: sim.authorityUrl };
   const authority = `${AUTHORITY_HOST}/${PARTNER_TENANT_ID}`;
 

@@ -13,7 +13,7 @@ import { linkPolicy } from '../../src/http/link-policy.js';
 import type { SyncLogger } from '../../src/telemetry/logger.js';
 import { type InvoiceSpec, type Simulator, startSimulator } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
-import { simulatorEnvironment } from '../support/sim-env.js';
+import { hostWith, simulatorEnvironment } from '../support/sim-env.js';
 
 const legacy: InvoiceSpec = {
   id: 'D0LNK00001',
@@ -90,7 +90,6 @@ async function runAgainst(settings: Record<string, string>) {
   const env = await simulatorEnvironment(sim, azurite, {
     INVOICE_CONTAINER: `inv${suffix}`,
     LEDGER_TABLE: `ledger${suffix}`,
-    MAX_DEQUEUE_COUNT: '1',
     ...settings,
   });
   const lines: string[] = [];
@@ -100,7 +99,7 @@ async function runAgainst(settings: Record<string, string>) {
     error: (m, p) => lines.push(`error ${m} ${JSON.stringify(p ?? {})}`),
     event: (m, p) => lines.push(`event ${m} ${JSON.stringify(p)}`),
   };
-  const deps = await createSyncDeps(loadSettings(env.settings), {
+  const deps = await createSyncDeps(loadSettings(env.settings, hostWith({ maxDequeueCount: 1 })), {
     ...env.overrides,
     // As in Azure (src/sync/runtime.ts): lines of an invocation go to its InvocationContext; tee keeps the capture.
     log: invocationLogger(log, { tee: true }),
