@@ -1,13 +1,22 @@
-// The Functions-facing handlers: validate the trigger payload before any I/O, run the job, and on the last
-// delivery attempt record the failure in the ledger before the host moves the message to the poison queue.
+// The Functions-facing handlers: parse the trigger payload (inside the recording path: a malformed message is
+// logged once and goes to poison at once), run the job, and decide what a failure means. A permanent failure
+// (validation, a 4xx that will not change) is recorded and given up on the first delivery; a transient one is
+// retried by the host, and its last delivery records the failure before the host moves the message to poison.
+// Either way only what the message owns is marked, and the timer retries failed invoices later.
 import type { InvocationContext, Timer } from '@azure/functions';
-import { redactText } from '../http/redact.js';
+import { describeError, failureKind } from '../http/errors.js';
+import { encodeMessage } from '../storage/queues.js';
 import type { InvocationInfo, SyncDeps } from '../sync/deps.js';
 import { detectInvoices } from '../sync/detect-invoices.js';
-import { exportPart } from '../sync/export-part.js';
+import { exportPart, recordExportFailure } from '../sync/export/claim.js';
 import { finalizeInvoiceIfDone } from '../sync/finalize.js';
-import { invoiceSyncMessageSchema, lineItemExportMessageSchema, parseMessage } from '../sync/messages.js';
-import { syncInvoice } from '../sync/sync-invoice.js';
+import {
+  invoiceSyncMessageSchema,
+  lineItemExportMessageSchema,
+  MalformedMessageError,
+  parseMessage,
+} from '../sync/messages.js';
+import { recordSyncFailure, syncInvoice } from '../sync/sync-invoice.js';
 import { invocationScope } from './invocation-logger.js';
 
 function invocationInfo(context: InvocationContext, now: number): InvocationInfo {
@@ -18,8 +27,6 @@ function invocationInfo(context: InvocationContext, now: number): InvocationInfo
     startedAt: now,
   };
 }
-
-const errorText = (error: unknown) => redactText(error instanceof Error ? error.message : String(error)).slice(0, 2000);
 
 export interface SyncHandlers {
   detectInvoices(timer: Timer, context: InvocationContext): Promise<void>;
@@ -41,71 +48,105 @@ export function createHandlers(getDeps: () => Promise<SyncDeps>): SyncHandlers {
     }),
 
     syncInvoice: inScope(async (payload: unknown, context: InvocationContext) => {
-      const message = parseMessage(invoiceSyncMessageSchema, payload, 'invoice-sync');
       const deps = await getDeps();
-      const info = invocationInfo(context, deps.now());
-      await recordingFailure(deps, info, {
+      await handleMessage(deps, context, payload, {
+        queue: 'invoice-sync',
         what: 'Invoice sync',
-        subject: { invoiceId: message.invoiceId, correlationId: message.correlationId },
-        job: () => syncInvoice(deps, message, info),
-        record: (patch) => deps.storage.ledger.updateInvoice(message.invoiceId, () => patch),
-        givenUp: async () =>
-          deps.log.event('InvoiceStateChanged', {
-            invoiceId: message.invoiceId,
-            state: 'failed',
-            correlationId: message.correlationId,
-          }),
+        parse: (p) => parseMessage(invoiceSyncMessageSchema, p, 'invoice-sync'),
+        subject: (m) => ({ invoiceId: m.invoiceId, correlationId: m.correlationId }),
+        job: (m, info) => syncInvoice(deps, m, info),
+        giveUp: async (m, lastError) => {
+          if (await recordSyncFailure(deps, m.invoiceId, lastError)) {
+            deps.log.event('InvoiceStateChanged', {
+              invoiceId: m.invoiceId,
+              state: 'failed',
+              error: lastError,
+              correlationId: m.correlationId,
+            });
+          }
+        },
       });
     }),
 
     exportLineItems: inScope(async (payload: unknown, context: InvocationContext) => {
-      const message = parseMessage(lineItemExportMessageSchema, payload, 'lineitem-export');
       const deps = await getDeps();
-      const info = invocationInfo(context, deps.now());
-      await recordingFailure(deps, info, {
+      await handleMessage(deps, context, payload, {
+        queue: 'lineitem-export',
         what: 'Part export',
-        subject: { invoiceId: message.invoiceId, partId: message.partId, correlationId: message.correlationId },
-        job: () => exportPart(deps, message, info),
-        record: (patch) => deps.storage.ledger.updatePart(message.invoiceId, message.partId, () => patch),
-        givenUp: () => finalizeInvoiceIfDone(deps, message.invoiceId),
+        parse: (p) => parseMessage(lineItemExportMessageSchema, p, 'lineitem-export'),
+        subject: (m) => ({ invoiceId: m.invoiceId, partId: m.partId, correlationId: m.correlationId }),
+        job: (m, info) => exportPart(deps, m, info),
+        giveUp: async (m, lastError) => {
+          const outcome = await recordExportFailure(deps, m, lastError);
+          deps.log.event('PartGaveUp', { invoiceId: m.invoiceId, partId: m.partId, outcome, error: lastError });
+          await finalizeInvoiceIfDone(deps, m.invoiceId);
+        },
       });
     }),
   };
 }
 
-/**
- * Runs a job. On failure: the ledger gets the (redacted) error, and on the last delivery the entity is marked
- * failed before the host moves the message to the poison queue; then the error is logged and rethrown.
- */
-async function recordingFailure(
+interface MessageJob<M> {
+  queue: string;
+  what: string;
+  parse(payload: unknown): M;
+  subject(message: M): { invoiceId: string; partId?: string; correlationId?: string };
+  job(message: M, info: InvocationInfo): Promise<unknown>;
+  /** Records that this message gave up (only what it owns). */
+  giveUp(message: M, lastError: string): Promise<void>;
+}
+
+async function handleMessage<M>(
   deps: SyncDeps,
-  info: InvocationInfo,
-  o: {
-    what: string;
-    subject: { invoiceId: string; partId?: string; correlationId?: string };
-    job: () => Promise<unknown>;
-    record: (patch: { state?: 'failed'; lastError: string; updatedAt: string }) => Promise<unknown>;
-    givenUp: () => Promise<unknown>;
-  },
+  context: InvocationContext,
+  payload: unknown,
+  o: MessageJob<M>,
 ): Promise<void> {
+  const info = invocationInfo(context, deps.now());
+  let message: M;
   try {
-    await o.job();
+    message = o.parse(payload);
   } catch (error) {
-    const lastAttempt = info.dequeueCount >= deps.settings.host.maxDequeueCount;
-    const lastError = errorText(error);
-    await o
-      .record({
-        ...(lastAttempt ? { state: 'failed' as const } : {}),
-        lastError,
-        updatedAt: new Date(deps.now()).toISOString(),
-      })
-      .catch(() => undefined);
-    deps.log.error(lastAttempt ? `${o.what} failed for good; message goes to poison` : `${o.what} failed; will retry`, {
-      ...o.subject,
+    if (!(error instanceof MalformedMessageError)) throw error;
+    // Nothing in the ledger can be marked for a message that names nothing: it goes to poison now, logged once.
+    deps.log.error(`${o.what} message is malformed; moved to ${o.queue}-poison`, { error: error.message });
+    await deps.storage.queueService.getQueueClient(`${o.queue}-poison`).sendMessage(encodeMessage(payload));
+    return;
+  }
+  try {
+    await o.job(message, info);
+  } catch (error) {
+    const lastError = describeError(error);
+    const permanent = failureKind(error) === 'permanent';
+    const lastDelivery = info.dequeueCount >= deps.settings.host.maxDequeueCount;
+    if (!permanent && !lastDelivery) {
+      deps.log.warn(`${o.what} failed; will retry`, {
+        ...o.subject(message),
+        attempt: info.dequeueCount,
+        error: lastError,
+      });
+      throw error;
+    }
+    await o.giveUp(message, lastError).catch((recordError: unknown) =>
+      deps.log.error(`${o.what}: could not record the failure`, {
+        ...o.subject(message),
+        error: describeError(recordError),
+      }),
+    );
+    if (permanent) {
+      // Recorded; retrying the same request would fail the same way. The timer retries the invoice later.
+      deps.log.error(`${o.what} failed permanently; recorded, not retried now`, {
+        ...o.subject(message),
+        attempt: info.dequeueCount,
+        error: lastError,
+      });
+      return;
+    }
+    deps.log.error(`${o.what} failed for good; message goes to poison`, {
+      ...o.subject(message),
       attempt: info.dequeueCount,
       error: lastError,
     });
-    if (lastAttempt) await o.givenUp().catch(() => undefined);
     throw error;
   }
 }

@@ -25,7 +25,10 @@ export interface QueueHostOptions {
   batchSize?: number;
   /** Handlers running at once across all queues. */
   concurrency?: number;
-  /** How long a message stays invisible while a handler works on it. */
+  /**
+   * How long a received message stays invisible; renewed every third of it while its handler works (as the
+   * Functions host does), so a message of a crashed process is visible again within this.
+   */
   lockSeconds?: number;
   /** Delay before a failed message is visible again (host.json `visibilityTimeout`). */
   retryVisibilitySeconds?: number;
@@ -71,7 +74,7 @@ export class LocalQueueHost {
     this.options = {
       batchSize: 8,
       concurrency: 4,
-      lockSeconds: 600,
+      lockSeconds: 30,
       retryVisibilitySeconds: 1,
       pollIntervalMs: 250,
       ...options,
@@ -138,26 +141,42 @@ export class LocalQueueHost {
         result,
         ...(error === undefined ? {} : { error }),
       });
+    // The host keeps a message invisible while its handler runs; the pop receipt changes with every renewal.
+    let popReceipt = item.popReceipt;
+    let renewing: Promise<unknown> = Promise.resolve();
+    const renewal = setInterval(
+      () => {
+        renewing = binding.queue
+          .updateMessage(item.messageId, popReceipt, undefined, this.options.lockSeconds)
+          .then((r) => {
+            popReceipt = r.popReceipt ?? popReceipt;
+          })
+          .catch(() => undefined);
+      },
+      (this.options.lockSeconds * 1000) / 3,
+    );
+    renewal.unref();
+    const settle = async () => {
+      clearInterval(renewal);
+      await renewing;
+    };
     try {
       await binding.handler(decodeTriggerPayload(item.messageText), context);
-      await binding.queue.deleteMessage(item.messageId, item.popReceipt);
+      await settle();
+      await binding.queue.deleteMessage(item.messageId, popReceipt);
       stats.processed++;
       report('ok');
     } catch (error) {
+      await settle();
       stats.failed++;
       const message = error instanceof Error ? error.message : String(error);
       if (item.dequeueCount >= this.options.maxDequeueCount) {
         await binding.poisonQueue.sendMessage(item.messageText);
-        await binding.queue.deleteMessage(item.messageId, item.popReceipt);
+        await binding.queue.deleteMessage(item.messageId, popReceipt);
         stats.poisoned++;
         report('poison', message);
       } else {
-        await binding.queue.updateMessage(
-          item.messageId,
-          item.popReceipt,
-          undefined,
-          this.options.retryVisibilitySeconds,
-        );
+        await binding.queue.updateMessage(item.messageId, popReceipt, undefined, this.options.retryVisibilitySeconds);
         report('retry', message);
       }
     }

@@ -1,7 +1,8 @@
 // One full sync pass in-process, with the same jobs the Functions run: detect, then drain both queues with the
 // host's semantics. Used by `csp-invoice-sync run`, the demo, the benchmark and the end-to-end tests.
 import type { LogHandler } from '@azure/functions';
-import type { InvoiceEntity, PartEntity } from '../storage/ledger.js';
+import type { InvoiceEntity } from '../storage/invoices.js';
+import type { PartEntity } from '../storage/parts.js';
 import type { SyncDeps } from '../sync/deps.js';
 import { type DetectResult, detectInvoices } from '../sync/detect-invoices.js';
 import { createHandlers } from './handlers.js';

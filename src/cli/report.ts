@@ -1,6 +1,7 @@
 // Human-readable tables of the ledger for the CLI (`run` summary, `status`) and the demo.
 import Table from 'cli-table3';
-import type { InvoiceEntity, PartEntity } from '../storage/ledger.js';
+import type { InvoiceEntity } from '../storage/invoices.js';
+import type { PartEntity } from '../storage/parts.js';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;

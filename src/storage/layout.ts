@@ -48,14 +48,13 @@ export function parsePartnerCenterDate(value: string): number {
   return check.getTime();
 }
 
-/** `billingPeriodStartDate`, else `invoiceDate`, as a UTC `YYYY-MM`. */
-export function billingPeriodOf(invoice: { billingPeriodStartDate?: unknown; invoiceDate?: unknown }): string {
-  const source = [invoice.billingPeriodStartDate, invoice.invoiceDate].find(
-    (v): v is string => typeof v === 'string' && v.trim() !== '',
-  );
-  if (!source)
-    throw new Error('Invoice has neither billingPeriodStartDate nor invoiceDate; cannot place it in a billing period');
-  return new Date(parsePartnerCenterDate(source)).toISOString().slice(0, 7);
+/**
+ * The calendar month a Partner Center date names, `YYYY-MM`, as written: `2025-09-01T00:00:00+02:00` is September
+ * (the month the API states), not the UTC instant's August. The date must parse (parsePartnerCenterDate).
+ */
+export function monthOfDate(value: string): string {
+  parsePartnerCenterDate(value);
+  return value.trim().slice(0, 7);
 }
 
 /** `billing_period=YYYY-MM/invoice_id={id}/` (with the trailing slash, so it is also a listing prefix). */

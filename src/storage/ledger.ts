@@ -1,136 +1,28 @@
-// The ledger in Azure Table Storage: one entity per invoice and one per invoice part, their state machines,
-// and ETag-conditional updates so two workers never overwrite each other.
+// The ledger in Azure Table Storage: one entity per invoice, one per invoice part, one per unusable list item;
+// every update is ETag-conditional (two workers never overwrite each other) and every invoice state change is
+// checked against the state machine in invoices.ts. The models themselves live in invoices.ts and parts.ts.
+import { createHash } from 'node:crypto';
 import { odata, RestError, type TableClient } from '@azure/data-tables';
-import { z } from 'zod';
 import { assertSafeId } from '../ids.js';
+import {
+  INVOICE_TRANSITIONS,
+  type InvoiceEntity,
+  type InvoicePatch,
+  type InvoiceState,
+  invoiceEntitySchema,
+  type NewInvoiceEntity,
+  type RejectedItem,
+  rejectedItemSchema,
+} from './invoices.js';
+import { type NewPartEntity, type PartEntity, type PartPatch, partEntitySchema } from './parts.js';
 
-/*
- * Invoice state machine (transitionInvoice enforces it; updateInvoice is the raw, unchecked write):
- *
- *   discovered ──► queued ──► pdf_saved ──► exporting ──► complete
- *                    ▲  │         │             │    └──► unsettled (line totals differ from the invoice)
- *                    │  └─────────┴─────────────┴───────► failed
- *                    └── any state but discovered (re-queue of a stuck invoice, retry after failed, operator resync)
- *
- * - discovered: recorded by detectInvoices BEFORE its message is sent, so a failed enqueue only delays it.
- * - queued: the message is durable; a stuck invoice (no progress for STUCK_AFTER_MINUTES) is queued again.
- * - pdf_saved → exporting: the PDF, receipts and invoice.json are saved and parts recorded, then exported.
- * - pdf_saved may go straight to complete/unsettled when the invoice has no exportable parts.
- * - complete, unsettled and failed are resting states; only a re-queue (queued) leaves them.
- */
-export const INVOICE_STATES = [
-  'discovered',
-  'queued',
-  'pdf_saved',
-  'exporting',
-  'complete',
-  'failed',
-  'unsettled',
-] as const;
-export type InvoiceState = (typeof INVOICE_STATES)[number];
-
-export const INVOICE_TRANSITIONS: Readonly<Record<InvoiceState, readonly InvoiceState[]>> = {
-  discovered: ['queued', 'failed'],
-  queued: ['queued', 'pdf_saved', 'failed'],
-  pdf_saved: ['queued', 'pdf_saved', 'exporting', 'complete', 'unsettled', 'failed'],
-  exporting: ['queued', 'exporting', 'complete', 'unsettled', 'failed'],
-  complete: ['queued'],
-  unsettled: ['queued', 'complete', 'unsettled'],
-  failed: ['queued', 'failed'],
-};
-
-export const PART_STATES = [
-  'pending',
-  'queued',
-  'exporting',
-  'waiting',
-  'complete',
-  'failed',
-  'unsettled',
-  'unsupported',
-] as const;
-export type PartState = (typeof PART_STATES)[number];
-
-/** The schema version written on every part entity, so a later layout change can recognise old rows. */
-export const PART_ENTITY_VERSION = 1;
 /** lastError is capped: callers pass redacted text, and a Table property is limited to 64 KiB. */
 export const MAX_LAST_ERROR_CHARS = 2000;
 /**
- * A checkpoint (continuation token + headers) must stay well under the 64 KiB property limit. Table Storage
+ * A part's progress (continuation token + headers) must stay well under the 64 KiB property limit. Table Storage
  * counts strings in UTF-16, so 32 KiB is 16,384 characters.
  */
-export const MAX_CHECKPOINT_CHARS = 16 * 1024;
-
-const optionalText = z.string().optional();
-const count = z.number().int().min(0);
-
-export const invoiceEntitySchema = z.object({
-  invoiceId: z.string(),
-  billingPeriod: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/),
-  invoiceDate: z.string(),
-  documentType: z.string(),
-  invoiceType: z.string(),
-  amendsOf: optionalText,
-  currencyCode: z.string(),
-  /** A string so the amount stays exactly as Partner Center sent it. */
-  totalCharges: z.string(),
-  state: z.enum(INVOICE_STATES),
-  attempts: count,
-  lastError: optionalText,
-  discoveredAt: z.string(),
-  updatedAt: z.string(),
-  queuedAt: optionalText,
-  completedAt: optionalText,
-  correlationId: z.string(),
-  pdfSha256: optionalText,
-  pdfBytes: count.optional(),
-  partsTotal: count.optional(),
-  partsComplete: count.optional(),
-  manifestEtag: optionalText,
-});
-export type InvoiceEntity = z.output<typeof invoiceEntitySchema>;
-export type NewInvoiceEntity = z.input<typeof invoiceEntitySchema>;
-
-export const partEntitySchema = z.object({
-  invoiceId: z.string(),
-  partId: z.string(),
-  provider: z.string(),
-  lineItemType: z.string(),
-  api: z.enum(['v1', 'v2']),
-  state: z.enum(PART_STATES),
-  /** JSON of the next page to fetch (LineItemCheckpoint or Graph position); absent before the first page. */
-  checkpoint: optionalText,
-  /** Blocks staged so far = the index of the next block (empty pages stage nothing). */
-  blocksStaged: count,
-  rows: count,
-  bytes: count,
-  attempts: count,
-  lastError: optionalText,
-  operationLocation: optionalText,
-  v2Kind: optionalText,
-  v2Etag: optionalText,
-  firstAttemptAt: optionalText,
-  nextCheckAt: optionalText,
-  sha256: optionalText,
-  blobPath: z.string(),
-  /** Which API produced the committed blob (may differ from `api` after a fallback). */
-  source: optionalText,
-  /** Sum of the billing rows' totals, as text (reconciliation). */
-  lineTotal: optionalText,
-  /** JSON array of earlier versions of this part's file, kept when v2 data changed: {path, v2Etag, rows, bytes, sha256, replacedAt}. */
-  history: optionalText,
-  /** The export invocation that currently owns the part, and until when (a lease kept in the ledger). */
-  leaseOwner: optionalText,
-  leaseUntil: optionalText,
-  updatedAt: z.string(),
-  version: z.number().int().default(PART_ENTITY_VERSION),
-});
-export type PartEntity = z.output<typeof partEntitySchema>;
-export type NewPartEntity = z.input<typeof partEntitySchema>;
-
-/** What a mutate callback returns: the fields to change (`undefined` value = remove the field), or undefined = no write. */
-export type InvoicePatch = Partial<Omit<InvoiceEntity, 'invoiceId'>>;
-export type PartPatch = Partial<Omit<PartEntity, 'invoiceId' | 'partId'>>;
+export const MAX_PROGRESS_CHARS = 16 * 1024;
 
 export class LedgerError extends Error {
   override name = 'LedgerError';
@@ -146,6 +38,7 @@ export class LedgerConflictError extends LedgerError {
 }
 
 const INVOICE_PARTITION = 'invoice';
+const REJECTED_PARTITION = 'rejected';
 const partPartition = (invoiceId: string) => `part-${invoiceId}`;
 // Characters Table Storage forbids in keys, plus controls.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
@@ -165,7 +58,7 @@ const statusOf = (error: unknown) => (error instanceof RestError ? error.statusC
 function toTableProperties(entity: Record<string, unknown>): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(entity)) {
-    if (value === undefined || value === null) continue;
+    if (value === undefined || value === null || key === 'etag') continue;
     properties[key] = typeof value === 'number' ? { value, type: 'Double' } : value;
   }
   return properties;
@@ -188,16 +81,20 @@ function truncateLastError<T extends { lastError?: string }>(entity: T): T {
   return entity;
 }
 
-function checkCheckpoint(part: { checkpoint?: string; invoiceId: string; partId: string }): void {
-  if (part.checkpoint !== undefined && part.checkpoint.length > MAX_CHECKPOINT_CHARS) {
+function checkProgressSize(part: { progress?: string; invoiceId: string; partId: string }): void {
+  if (part.progress !== undefined && part.progress.length > MAX_PROGRESS_CHARS) {
     throw new LedgerError(
-      `Checkpoint for part ${part.invoiceId}/${part.partId} is ${part.checkpoint.length} characters; the limit is ${MAX_CHECKPOINT_CHARS} (32 KiB in UTF-16)`,
+      `Progress of part ${part.invoiceId}/${part.partId} is ${part.progress.length} characters; the limit is ${MAX_PROGRESS_CHARS} (32 KiB in UTF-16)`,
     );
   }
 }
 
 function parseInvoice(raw: Record<string, unknown>): InvoiceEntity {
-  const parsed = invoiceEntitySchema.safeParse({ ...fromTableProperties(raw), invoiceId: raw.rowKey });
+  const parsed = invoiceEntitySchema.safeParse({
+    ...fromTableProperties(raw),
+    invoiceId: raw.rowKey,
+    etag: String(raw.etag ?? ''),
+  });
   if (!parsed.success)
     throw new LedgerError(`Ledger invoice ${String(raw.rowKey)} is malformed: ${parsed.error.message}`);
   return parsed.data;
@@ -205,11 +102,26 @@ function parseInvoice(raw: Record<string, unknown>): InvoiceEntity {
 
 function parsePart(raw: Record<string, unknown>): PartEntity {
   const invoiceId = String(raw.partitionKey).slice('part-'.length);
-  const parsed = partEntitySchema.safeParse({ ...fromTableProperties(raw), invoiceId, partId: raw.rowKey });
+  const parsed = partEntitySchema.safeParse({
+    ...fromTableProperties(raw),
+    invoiceId,
+    partId: raw.rowKey,
+    etag: String(raw.etag ?? ''),
+  });
   if (!parsed.success) {
     throw new LedgerError(`Ledger part ${invoiceId}/${String(raw.rowKey)} is malformed: ${parsed.error.message}`);
   }
   return parsed.data;
+}
+
+function parseRejected(raw: Record<string, unknown>): RejectedItem {
+  return rejectedItemSchema.parse({ ...fromTableProperties(raw), key: raw.rowKey });
+}
+
+function checkTransition(invoiceId: string, from: InvoiceState, to: InvoiceState): void {
+  if (from !== to && !INVOICE_TRANSITIONS[from].includes(to)) {
+    throw new IllegalTransitionError(`Invoice ${invoiceId} cannot move from ${from} to ${to} (see invoices.ts)`);
+  }
 }
 
 export interface LedgerOptions {
@@ -247,7 +159,8 @@ export class Ledger {
   /**
    * Read, apply `mutate`, write with the read ETag (Replace). On 412 someone else wrote in between: re-read and
    * re-apply, up to `maxConflictRetries` times. `mutate` may run more than once, so it must be pure; it may throw
-   * to abort. Returns the entity as stored (the current one when `mutate` returned undefined).
+   * to abort. A state change the state machine does not allow throws IllegalTransitionError and writes nothing.
+   * Returns the entity as stored (the current one when `mutate` returned undefined).
    */
   async updateInvoice(
     invoiceId: string,
@@ -261,35 +174,12 @@ export class Ledger {
       (current) => {
         const patch = mutate(current);
         if (patch === undefined) return undefined;
-        return truncateLastError(this.validateInvoice({ ...current, ...patch, invoiceId }));
+        const next = truncateLastError(this.validateInvoice({ ...current, ...patch, invoiceId }));
+        checkTransition(invoiceId, current.state, next.state);
+        return next;
       },
       `invoice ${invoiceId}`,
     );
-  }
-
-  /**
-   * Moves the invoice to `to` when its state is one of `from` and the state machine allows it; otherwise throws
-   * IllegalTransitionError and writes nothing. `extra` fields are written in the same update; updatedAt is set.
-   */
-  async transitionInvoice(
-    invoiceId: string,
-    from: readonly InvoiceState[],
-    to: InvoiceState,
-    extra: InvoicePatch = {},
-  ): Promise<InvoiceEntity> {
-    for (const state of from) {
-      if (!INVOICE_TRANSITIONS[state].includes(to)) {
-        throw new IllegalTransitionError(`Invoice transition ${state} → ${to} is not allowed by the state machine`);
-      }
-    }
-    return this.updateInvoice(invoiceId, (current) => {
-      if (!from.includes(current.state)) {
-        throw new IllegalTransitionError(
-          `Invoice ${invoiceId} is ${current.state}; expected ${from.join(' or ')} to move to ${to}`,
-        );
-      }
-      return { ...extra, state: to, updatedAt: extra.updatedAt ?? new Date().toISOString() };
-    });
   }
 
   /** Every invoice, optionally only those in `states`, in RowKey order. */
@@ -317,7 +207,6 @@ export class Ledger {
     assertPartId(entity.partId);
     const valid = truncateLastError(this.validatePart(entity));
     const created = await this.tryCreate(partPartition(valid.invoiceId), valid.partId, valid);
-    if (created) return { part: valid, created };
     const stored = await this.getPart(valid.invoiceId, valid.partId);
     if (!stored) throw new LedgerError(`Part ${valid.invoiceId}/${valid.partId} vanished while being recorded`);
     return { part: stored, created };
@@ -344,7 +233,7 @@ export class Ledger {
     );
   }
 
-  /** The invoice's parts in RowKey (partId) order. */
+  /** The invoice's parts in RowKey (partId) order, each with the ETag it was read with. */
   async listParts(invoiceId: string): Promise<PartEntity[]> {
     assertSafeId(invoiceId);
     const parts: PartEntity[] = [];
@@ -353,6 +242,38 @@ export class Ledger {
       parts.push(parsePart(raw as Record<string, unknown>));
     }
     return parts;
+  }
+
+  /**
+   * Records an item of the invoice list that could not be used (keyed by a hash of the id as sent, so one odd item
+   * seen on every run is one row with its first and last sighting).
+   */
+  async recordRejected(item: { idAsSent: string; reason: string; parentId?: string }, at: string): Promise<void> {
+    const key = createHash('sha256')
+      .update(`${item.parentId ?? ''}\u0000${item.idAsSent}`)
+      .digest('hex')
+      .slice(0, 32);
+    const existing = await this.getRaw(REJECTED_PARTITION, key);
+    const entity = rejectedItemSchema.parse({
+      key,
+      idAsSent: item.idAsSent,
+      reason: item.reason.slice(0, MAX_LAST_ERROR_CHARS),
+      parentId: item.parentId,
+      firstSeenAt: existing ? String(existing.firstSeenAt) : at,
+      lastSeenAt: at,
+    });
+    const { key: _key, ...stored } = entity;
+    await this.table.upsertEntity(
+      { ...toTableProperties(stored), partitionKey: REJECTED_PARTITION, rowKey: key },
+      'Replace',
+    );
+  }
+
+  async *listRejected(): AsyncIterable<RejectedItem> {
+    const filter = odata`PartitionKey eq ${REJECTED_PARTITION}`;
+    for await (const raw of this.table.listEntities({ queryOptions: { filter } })) {
+      yield parseRejected(raw as Record<string, unknown>);
+    }
   }
 
   private validateInvoice(entity: NewInvoiceEntity): InvoiceEntity {
@@ -366,7 +287,7 @@ export class Ledger {
     if (!parsed.success) {
       throw new LedgerError(`Invalid part entity ${entity.invoiceId}/${entity.partId}: ${parsed.error.message}`);
     }
-    checkCheckpoint(parsed.data);
+    checkProgressSize(parsed.data);
     return parsed.data;
   }
 
@@ -405,10 +326,12 @@ export class Ledger {
       if (next === undefined) return current;
       const { invoiceId: _i, partId: _p, ...stored } = next;
       try {
-        await this.table.updateEntity({ ...toTableProperties(stored), partitionKey, rowKey }, 'Replace', {
-          etag: String(raw.etag),
-        });
-        return next;
+        const response = await this.table.updateEntity(
+          { ...toTableProperties(stored), partitionKey, rowKey },
+          'Replace',
+          { etag: String(raw.etag) },
+        );
+        return { ...next, etag: response.etag ?? '' };
       } catch (error) {
         const status = statusOf(error);
         if (status !== 412 && status !== 404) throw error;

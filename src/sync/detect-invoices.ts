@@ -1,97 +1,183 @@
-// detectInvoices: list every invoice, record new ones in the ledger BEFORE queueing them, and re-queue invoices
-// that were never queued (a failed enqueue), are stuck (a lost message, a crashed worker) or are still settling.
+// detectInvoices: list every invoice and record new ones in the ledger BEFORE queueing them (an item that cannot
+// be used is recorded as rejected; the rest carry on); then sweep the ledger for what needs a message: invoices
+// never queued (a failed enqueue), stuck ones (no progress on the invoice or any of its parts), ones still
+// settling, failed or mismatched ones whose retry is due, and complete ones whose v2 data is due a re-check.
 import { randomUUID } from 'node:crypto';
+import { describeError } from '../http/errors.js';
 import { redactText } from '../http/redact.js';
-import { INVOICE_ID_PATTERN } from '../ids.js';
-import { billingPeriodOf, parsePartnerCenterDate } from '../storage/layout.js';
-import type { InvoiceEntity, NewInvoiceEntity } from '../storage/ledger.js';
+import { isSafeId } from '../ids.js';
+import { ACTIVE_INVOICE_STATES, type InvoiceEntity, type InvoiceState } from '../storage/invoices.js';
+import { parsePartnerCenterDate } from '../storage/layout.js';
+import type { PartEntity } from '../storage/parts.js';
 import { sendQueueMessage } from '../storage/queues.js';
 import type { SyncDeps } from './deps.js';
-import type { InvoiceSyncMessage, LineItemExportMessage } from './messages.js';
+import { sendExportMessage } from './export/context.js';
+import type { InvoiceSyncMessage, SyncReason } from './messages.js';
+import { listedPeriod } from './period.js';
+import { afterRetryQueued, retryDue } from './retry-clock.js';
+import { newInvoiceEntity } from './sync-invoice.js';
 
 export interface DetectResult {
   listed: number;
+  discovered: number;
+  /** New invoices queued. */
+  queued: number;
+  /** Known invoices queued again (stuck, settling, retried, re-reconciled). */
+  requeued: number;
   /** v2 parts of recent complete invoices queued to check whether their data changed. */
   rechecked: number;
-  discovered: number;
-  queued: number;
-  requeued: number;
   rejected: { id: string; reason: string }[];
 }
 
-const ACTIVE_STATES = new Set(['queued', 'pdf_saved', 'exporting']);
-
-/** Why an already-known invoice should be queued again, or undefined when it should be left alone. */
-export function requeueReason(entity: InvoiceEntity, now: number, deps: Pick<SyncDeps, 'settings'>) {
-  if (entity.state === 'discovered') return 'new' as const;
-  if (entity.state === 'unsettled') return 'settle' as const;
-  const idleMs = now - Date.parse(entity.updatedAt);
-  if (ACTIVE_STATES.has(entity.state) && idleMs > deps.settings.STUCK_AFTER_MINUTES * 60_000) return 'stuck' as const;
-  return undefined;
-}
+/** States the sweep looks at (complete invoices only for v2 re-checks). */
+const SWEPT: InvoiceState[] = [
+  'discovered',
+  'queued',
+  'pdf_saved',
+  'exporting',
+  'unsettled',
+  'failed',
+  'mismatch',
+  'complete',
+];
 
 export async function detectInvoices(deps: SyncDeps): Promise<DetectResult> {
-  const { ledger, queues } = deps.storage;
   const runId = randomUUID();
-  const result: DetectResult = { listed: 0, rechecked: 0, discovered: 0, queued: 0, requeued: 0, rejected: [] };
+  const result: DetectResult = { listed: 0, discovered: 0, queued: 0, requeued: 0, rechecked: 0, rejected: [] };
   deps.log.info('Listing invoices', { runId });
-  for await (const invoice of deps.partnerCenter.listInvoices({ correlationId: runId })) {
-    result.listed++;
-    const id = String(invoice.id);
-    if (!INVOICE_ID_PATTERN.test(id)) {
-      // A hostile or malformed id never reaches a blob path or a queue; every other invoice carries on.
-      const reason = 'invoice id fails the id pattern (letters, digits, dashes; at most 64)';
-      result.rejected.push({ id: redactText(id).slice(0, 80), reason });
-      deps.log.error('Invoice skipped: unsafe id', { invoiceId: JSON.stringify(id).slice(0, 80), reason });
-      continue;
-    }
-    let billingPeriod: string;
-    try {
-      billingPeriod = billingPeriodOf(invoice);
-    } catch (error) {
-      const reason = `no usable billing period or invoice date (${(error as Error).message})`;
-      result.rejected.push({ id, reason });
-      deps.log.error('Invoice skipped: no date to file it under', { invoiceId: id, reason });
-      continue;
-    }
+  await recordListed(deps, runId, result);
+  for await (const entity of deps.storage.ledger.listInvoices({ states: SWEPT })) {
     const now = deps.now();
-    const nowIso = new Date(now).toISOString();
-    const correlationId = randomUUID();
-    const inserted = await ledger.tryInsertInvoice(
-      newInvoiceEntity(invoice, { billingPeriod, state: 'discovered', attempts: 0, at: nowIso, correlationId }),
-    );
-    if (inserted) {
-      result.discovered++;
-      deps.log.event('InvoiceDiscovered', {
-        invoiceId: id,
-        billingPeriod,
-        documentType: String(invoice.documentType ?? ''),
-        amendsOf: typeof invoice.amendsOf === 'string' ? invoice.amendsOf : undefined,
-        correlationId,
-      });
-    }
-    const entity = await ledger.getInvoice(id);
-    if (!entity) continue;
     if (entity.state === 'complete') {
       result.rechecked += await queueRechecks(deps, entity, now);
       continue;
     }
-    const reason = requeueReason(entity, now, deps);
-    if (!reason) continue;
-    const message: InvoiceSyncMessage = { invoiceId: id, reason, correlationId: entity.correlationId };
-    await sendQueueMessage(queues.invoiceSync, message);
-    // Only after the message is durable does the ledger say so; bumping updatedAt restarts the stuck clock.
-    await ledger.updateInvoice(id, (current) => ({
-      ...(current.state === 'discovered' ? { state: 'queued' as const } : {}),
-      queuedAt: nowIso,
-      updatedAt: nowIso,
-    }));
-    if (reason === 'new') result.queued++;
-    else result.requeued++;
-    deps.log.event('InvoiceQueued', { invoiceId: id, reason, correlationId: entity.correlationId });
+    const reason = await requeueReason(deps, entity, now);
+    if (reason) await queueInvoice(deps, entity, reason, now, result);
   }
   deps.log.info('Invoice listing done', { runId, ...summary(result) });
   return result;
+}
+
+async function recordListed(deps: SyncDeps, runId: string, result: DetectResult): Promise<void> {
+  const { ledger } = deps.storage;
+  for await (const item of deps.partnerCenter.listInvoices({ correlationId: runId })) {
+    result.listed++;
+    const nowIso = new Date(deps.now()).toISOString();
+    if (item.kind === 'rejected') {
+      await reject(deps, { idAsSent: item.idAsSent, reason: item.reason, parentId: item.parentId }, nowIso, result);
+      continue;
+    }
+    const { invoice, raw } = item;
+    if (!isSafeId(invoice.id)) {
+      // A hostile or malformed id never reaches a blob path or a queue; every other invoice carries on.
+      const reason = 'invoice id fails the id pattern (letters, digits, dashes; at most 64)';
+      await reject(deps, { idAsSent: redactText(JSON.stringify(invoice.id)).slice(0, 80), reason }, nowIso, result);
+      continue;
+    }
+    let period: ReturnType<typeof listedPeriod>;
+    try {
+      period = listedPeriod(invoice);
+    } catch (error) {
+      await reject(deps, { idAsSent: invoice.id, reason: describeError(error) }, nowIso, result);
+      continue;
+    }
+    const correlationId = randomUUID();
+    const inserted = await ledger.tryInsertInvoice(
+      newInvoiceEntity(invoice, raw, {
+        billingPeriod: period.period,
+        billingPeriodSource: period.source,
+        state: 'discovered',
+        at: nowIso,
+        correlationId,
+      }),
+    );
+    if (!inserted) continue;
+    result.discovered++;
+    deps.log.event('InvoiceDiscovered', {
+      invoiceId: invoice.id,
+      billingPeriod: period.period,
+      billingPeriodSource: period.source,
+      documentType: String(invoice.documentType ?? ''),
+      amendsOf: typeof invoice.amendsOf === 'string' ? invoice.amendsOf : undefined,
+      correlationId,
+    });
+  }
+}
+
+async function reject(
+  deps: SyncDeps,
+  item: { idAsSent: string; reason: string; parentId?: string },
+  at: string,
+  result: DetectResult,
+): Promise<void> {
+  result.rejected.push({ id: item.idAsSent, reason: item.reason });
+  await deps.storage.ledger.recordRejected(item, at);
+  deps.log.error('Invoice list item skipped: it cannot be used', {
+    invoiceId: item.idAsSent,
+    reason: item.reason,
+    ...(item.parentId ? { parentId: item.parentId } : {}),
+  });
+}
+
+/** The latest sign of life of an invoice's work: its own updates, and every part's progress and due message. */
+function lastSignOfLife(entity: InvoiceEntity, parts: PartEntity[], now: number): number {
+  let last = Date.parse(entity.updatedAt);
+  for (const part of parts) {
+    for (const at of [part.progressAt, part.updatedAt, part.dueAt]) {
+      const t = Date.parse(at ?? '');
+      if (Number.isFinite(t)) last = Math.max(last, t);
+    }
+    // A live lease is work in progress, whatever the timestamps say.
+    if (part.leaseOwner && Date.parse(part.leaseUntil ?? '') > now) last = now;
+  }
+  return last;
+}
+
+/** Why a known invoice should be queued again now, or undefined when it should be left alone. */
+export async function requeueReason(
+  deps: SyncDeps,
+  entity: InvoiceEntity,
+  now: number,
+): Promise<SyncReason | undefined> {
+  switch (entity.state) {
+    case 'discovered':
+      return 'new';
+    case 'unsettled':
+      return 'settle';
+    case 'failed':
+      return retryDue(entity, now, deps.settings) ? 'retry' : undefined;
+    case 'mismatch':
+      return retryDue(entity, now, deps.settings) ? 'reconcile' : undefined;
+    default: {
+      if (!ACTIVE_INVOICE_STATES.has(entity.state)) return undefined;
+      const parts = await deps.storage.ledger.listParts(entity.invoiceId);
+      const idleMs = now - lastSignOfLife(entity, parts, now);
+      return idleMs > deps.settings.STUCK_AFTER_MINUTES * 60_000 ? 'stuck' : undefined;
+    }
+  }
+}
+
+async function queueInvoice(
+  deps: SyncDeps,
+  entity: InvoiceEntity,
+  reason: SyncReason,
+  now: number,
+  result: DetectResult,
+): Promise<void> {
+  const message: InvoiceSyncMessage = { invoiceId: entity.invoiceId, reason, correlationId: entity.correlationId };
+  await sendQueueMessage(deps.storage.queues.invoiceSync, message);
+  // Only after the message is durable does the ledger say so; bumping updatedAt restarts the stuck clock.
+  const nowIso = new Date(now).toISOString();
+  await deps.storage.ledger.updateInvoice(entity.invoiceId, (current) => ({
+    ...(current.state === 'discovered' ? { state: 'queued' as const } : {}),
+    ...(reason === 'retry' || reason === 'reconcile' ? afterRetryQueued(current, now) : {}),
+    queuedAt: nowIso,
+    updatedAt: nowIso,
+  }));
+  if (reason === 'new') result.queued++;
+  else result.requeued++;
+  deps.log.event('InvoiceQueued', { invoiceId: entity.invoiceId, reason, correlationId: entity.correlationId });
 }
 
 /**
@@ -110,46 +196,33 @@ async function queueRechecks(deps: SyncDeps, entity: InvoiceEntity, now: number)
   for (const part of await deps.storage.ledger.listParts(entity.invoiceId)) {
     if (part.api !== 'v2' || part.state !== 'complete' || part.operationLocation) continue;
     if (part.nextCheckAt && Date.parse(part.nextCheckAt) > now) continue;
-    const message: LineItemExportMessage = {
+    let turn: number | undefined;
+    await deps.storage.ledger.updatePart(entity.invoiceId, part.partId, (current) => {
+      turn = undefined;
+      if (current.state !== 'complete' || current.operationLocation) return undefined;
+      if (current.leaseOwner && Date.parse(current.leaseUntil ?? '') > now) return undefined;
+      turn = current.turn + 1;
+      // The next check is pushed out now, so a timer run before this one finishes does not queue it twice.
+      return { turn, nextCheckAt: new Date(now + 86_400_000).toISOString(), updatedAt: new Date(now).toISOString() };
+    });
+    if (turn === undefined) continue;
+    await sendExportMessage(deps, {
       invoiceId: entity.invoiceId,
       partId: part.partId,
-      hop: 0,
+      turn,
       recheck: true,
       correlationId: entity.correlationId,
-    };
-    await sendQueueMessage(deps.storage.queues.lineItemExport, message);
+    });
     queued++;
   }
   return queued;
 }
 
-/** The ledger entity of an invoice first seen now, from the invoice as the API sent it. */
-export function newInvoiceEntity(
-  invoice: { id: string } & Record<string, unknown>,
-  o: { billingPeriod: string; state: 'discovered' | 'queued'; attempts: number; at: string; correlationId: string },
-): NewInvoiceEntity {
-  return {
-    invoiceId: invoice.id,
-    billingPeriod: o.billingPeriod,
-    invoiceDate: String(invoice.invoiceDate ?? ''),
-    documentType: String(invoice.documentType ?? ''),
-    invoiceType: String(invoice.invoiceType ?? ''),
-    amendsOf: typeof invoice.amendsOf === 'string' ? invoice.amendsOf : undefined,
-    currencyCode: String(invoice.currencyCode ?? ''),
-    totalCharges: String(invoice.totalCharges ?? ''),
-    state: o.state,
-    attempts: o.attempts,
-    discoveredAt: o.at,
-    updatedAt: o.at,
-    correlationId: o.correlationId,
-  };
-}
-
 const summary = (r: DetectResult) => ({
-  rechecked: r.rechecked,
   listed: r.listed,
   discovered: r.discovered,
   queued: r.queued,
   requeued: r.requeued,
+  rechecked: r.rechecked,
   rejected: r.rejected.length,
 });

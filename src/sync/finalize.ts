@@ -1,15 +1,24 @@
 // Completion: once every part of an invoice is finished, write `manifest.json` beside its files (what is stored,
-// with sizes and hashes, and how the line items add up against the invoice) and set the invoice's final state.
-import { createHash } from 'node:crypto';
-import type { ContainerClient } from '@azure/storage-blob';
-import { invoiceFolder, invoiceJsonPath, invoicePdfPath, manifestPath } from '../storage/layout.js';
-import type { InvoiceEntity, PartEntity } from '../storage/ledger.js';
+// with sizes and hashes as recorded when each file was written, and how the line items add up against the
+// invoice) and set the invoice's resting state. The manifest is written conditionally on the one it replaces and
+// from the parts as they are at write time: an overlapping finalize with an older view can never win.
+import { RestError } from '@azure/storage-blob';
+import {
+  decodeNotes,
+  decodeReceipts,
+  decodeSavedFile,
+  type InvoiceEntity,
+  type InvoiceState,
+  type Reconciliation,
+} from '../storage/invoices.js';
+import { invoicePdfPath, manifestPath } from '../storage/layout.js';
 import { writeJsonBlob } from '../storage/ndjson-writer.js';
+import { decodeHistory, type PartEntity, PENDING, type PreviousVersion } from '../storage/parts.js';
 import type { SyncDeps } from './deps.js';
-import type { PreviousVersion } from './export-part.js';
+import { amountText, Decimal, parseAmount, sumAmounts } from './money.js';
+import { clearTroubleClock, troubleClock } from './retry-clock.js';
 
-export const MANIFEST_VERSION = 1;
-const PENDING = new Set(['pending', 'queued', 'exporting', 'waiting']);
+export const MANIFEST_VERSION = 2;
 
 export interface ManifestArtifact {
   kind: 'invoice' | 'pdf' | 'receipt' | 'lineitems';
@@ -26,10 +35,12 @@ export interface ManifestArtifact {
   previousVersions?: PreviousVersion[];
 }
 
+export type ManifestStatus = 'complete' | 'mismatch' | 'unsettled' | 'failed';
+
 export interface InvoiceManifest {
   manifestVersion: number;
   invoiceId: string;
-  status: 'complete' | 'unsettled' | 'failed';
+  status: ManifestStatus;
   billingPeriod: string;
   invoiceDate: string;
   documentType: string;
@@ -38,70 +49,60 @@ export interface InvoiceManifest {
   totals: { totalCharges: string };
   artifacts: ManifestArtifact[];
   parts: { partId: string; state: string; api: string; note?: string }[];
-  reconciliation: {
-    invoiceTotalCharges: number | null;
-    lineItemTotal: number | null;
-    difference: number | null;
-    matches: boolean | null;
-    basis: string;
-  };
+  /** What the invoice carried that could not be used (a receipt without an id, a detail that is not an object). */
+  notes?: string[];
+  reconciliation: Reconciliation;
   correlationId: string;
   generatedAt: string;
 }
 
-async function blobFacts(container: ContainerClient, path: string) {
-  const buffer = await container.getBlobClient(path).downloadToBuffer();
-  return { bytes: buffer.length, sha256: createHash('sha256').update(buffer).digest('hex') };
-}
-
-export function buildReconciliation(entity: InvoiceEntity, parts: PartEntity[]): InvoiceManifest['reconciliation'] {
-  const invoiceTotal = entity.totalCharges === '' ? null : Number(entity.totalCharges);
+/**
+ * The billing line items' exact sum against the invoice's totalCharges. Usage rows detail what billing rows
+ * charge, so they are never added. Reported as measured, never forced.
+ */
+export function buildReconciliation(
+  entity: Pick<InvoiceEntity, 'totalCharges'>,
+  parts: Pick<PartEntity, 'lineItemType' | 'state' | 'lineTotal'>[],
+  tolerance: number,
+): Reconciliation {
+  const invoiceTotal = parseAmount(entity.totalCharges);
   const billing = parts.filter((p) => p.lineItemType === 'billing' && p.state === 'complete');
-  const measured = billing.filter((p) => p.lineTotal !== undefined);
-  const lineItemTotal =
-    measured.length === 0 ? null : Math.round(measured.reduce((sum, p) => sum + Number(p.lineTotal), 0) * 100) / 100;
-  const difference =
-    invoiceTotal === null || lineItemTotal === null || !Number.isFinite(invoiceTotal)
-      ? null
-      : Math.round((invoiceTotal - lineItemTotal) * 100) / 100;
+  const amounts = billing.map((p) => parseAmount(p.lineTotal)).filter((a): a is Decimal => a !== undefined);
+  const lineItemTotal = amounts.length === 0 ? undefined : sumAmounts(amounts);
+  const difference = invoiceTotal && lineItemTotal ? invoiceTotal.minus(lineItemTotal) : undefined;
+  const limit = new Decimal(tolerance);
   return {
-    invoiceTotalCharges: invoiceTotal !== null && Number.isFinite(invoiceTotal) ? invoiceTotal : null,
-    lineItemTotal,
-    difference,
-    matches: difference === null ? null : Math.abs(difference) < 0.01,
+    invoiceTotalCharges: invoiceTotal ? amountText(invoiceTotal) : null,
+    lineItemTotal: lineItemTotal ? amountText(lineItemTotal) : null,
+    difference: difference ? amountText(difference) : null,
+    matches: difference ? difference.abs().lte(limit) : null,
+    tolerance: amountText(limit),
     basis:
-      'sum of billing line items (totalForCustomer, else postTaxTotal) vs the invoice totalCharges; usage rows are not added',
+      'exact sum of the billing line items (totalForCustomer, else postTaxTotal, else amount) against the invoice ' +
+      'totalCharges; usage rows detail what billing rows charge and are not added',
   };
 }
 
-export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): Promise<boolean> {
-  const { ledger, container } = deps.storage;
-  const entity = await ledger.getInvoice(invoiceId);
-  if (!entity || entity.state === 'complete' || entity.state === 'discovered' || entity.state === 'queued') {
-    return false;
-  }
-  if (!entity.pdfSha256) return false;
-  const parts = await ledger.listParts(invoiceId);
-  if (parts.some((p) => PENDING.has(p.state))) return false;
+function statusOf(parts: PartEntity[], reconciliation: Reconciliation): ManifestStatus {
+  if (parts.some((p) => p.state === 'failed')) return 'failed';
+  if (parts.some((p) => p.state === 'unsettled')) return 'unsettled';
+  if (reconciliation.matches === false) return 'mismatch';
+  return 'complete';
+}
 
-  const status: InvoiceManifest['status'] = parts.some((p) => p.state === 'failed')
-    ? 'failed'
-    : parts.some((p) => p.state === 'unsettled')
-      ? 'unsettled'
-      : 'complete';
-  const period = entity.billingPeriod;
-  const artifacts: ManifestArtifact[] = [
-    {
-      kind: 'invoice',
-      path: invoiceJsonPath(period, invoiceId),
-      ...(await blobFacts(container, invoiceJsonPath(period, invoiceId))),
-    },
-    { kind: 'pdf', path: invoicePdfPath(period, invoiceId), bytes: entity.pdfBytes ?? 0, sha256: entity.pdfSha256 },
-  ];
-  for await (const blob of container.listBlobsFlat({ prefix: `${invoiceFolder(period, invoiceId)}receipts/` })) {
-    artifacts.push({ kind: 'receipt', path: blob.name, ...(await blobFacts(container, blob.name)) });
+function artifactsOf(entity: InvoiceEntity, parts: PartEntity[]): ManifestArtifact[] {
+  const artifacts: ManifestArtifact[] = [];
+  const invoiceFile = decodeSavedFile(entity.invoiceFile);
+  if (invoiceFile) artifacts.push({ kind: 'invoice', ...invoiceFile });
+  if (entity.pdfSha256) {
+    const path = invoicePdfPath(entity.billingPeriod, entity.invoiceId);
+    artifacts.push({ kind: 'pdf', path, bytes: entity.pdfBytes ?? 0, sha256: entity.pdfSha256 });
+  }
+  for (const receipt of decodeReceipts(entity)) {
+    artifacts.push({ kind: 'receipt', path: receipt.path, bytes: receipt.bytes, sha256: receipt.sha256 });
   }
   for (const part of parts.filter((p) => p.state === 'complete')) {
+    const history = decodeHistory(part.history);
     artifacts.push({
       kind: 'lineitems',
       path: part.blobPath,
@@ -110,60 +111,133 @@ export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): 
       provider: part.provider,
       lineItemType: part.lineItemType,
       rows: part.rows,
-      source: part.source === 'v2' ? 'v2' : 'v1',
+      source: part.source ?? part.api,
       ...(part.v2Etag ? { v2Etag: part.v2Etag } : {}),
       ...(part.lineTotal !== undefined ? { total: part.lineTotal } : {}),
-      ...(part.history ? { previousVersions: JSON.parse(part.history) } : {}),
+      ...(history.length > 0 ? { previousVersions: history } : {}),
     });
   }
-  const manifest: InvoiceManifest = {
-    manifestVersion: MANIFEST_VERSION,
-    invoiceId,
-    status,
-    billingPeriod: period,
-    invoiceDate: entity.invoiceDate,
-    documentType: entity.documentType,
-    ...(entity.amendsOf ? { amendsOf: entity.amendsOf } : {}),
-    currencyCode: entity.currencyCode,
-    totals: { totalCharges: entity.totalCharges },
-    artifacts,
-    parts: parts.map((p) => ({
-      partId: p.partId,
-      state: p.state,
-      api: p.api,
-      ...(p.state !== 'complete' && p.lastError ? { note: p.lastError } : {}),
-    })),
-    reconciliation: buildReconciliation(entity, parts),
-    correlationId: entity.correlationId,
-    generatedAt: new Date(deps.now()).toISOString(),
-  };
-  await writeJsonBlob(container.getBlockBlobClient(manifestPath(period, invoiceId)), JSON.stringify(manifest, null, 2));
+  return artifacts;
+}
 
+const isConditionFailure = (error: unknown) =>
+  error instanceof RestError && (error.statusCode === 412 || error.statusCode === 409);
+
+/** Parts changed since `before` (another part moved while this manifest was being written). */
+const moved = (before: PartEntity[], after: PartEntity[]) =>
+  before.length !== after.length || before.some((p, i) => p.partId !== after[i]?.partId || p.etag !== after[i]?.etag);
+
+/** Writes the manifest and the resting state once every part is finished; false while parts are still pending. */
+export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): Promise<boolean> {
+  const { ledger, container } = deps.storage;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const entity = await ledger.getInvoice(invoiceId);
+    if (!entity?.pdfSha256 || !entity.billingPeriodFixed) return false;
+    if (entity.state === 'discovered' || entity.state === 'queued') return false;
+    const parts = await ledger.listParts(invoiceId);
+    if (parts.length < (entity.partsTotal ?? 0) || parts.some((p) => PENDING.has(p.state))) return false;
+
+    const reconciliation = buildReconciliation(entity, parts, deps.settings.RECONCILIATION_TOLERANCE);
+    const status = statusOf(parts, reconciliation);
+    const notes = decodeNotes(entity);
+    const manifest: InvoiceManifest = {
+      manifestVersion: MANIFEST_VERSION,
+      invoiceId,
+      status,
+      billingPeriod: entity.billingPeriod,
+      invoiceDate: entity.invoiceDate,
+      documentType: entity.documentType,
+      ...(entity.amendsOf ? { amendsOf: entity.amendsOf } : {}),
+      currencyCode: entity.currencyCode,
+      totals: { totalCharges: entity.totalCharges },
+      artifacts: artifactsOf(entity, parts),
+      parts: parts.map((p) => ({
+        partId: p.partId,
+        state: p.state,
+        api: p.source ?? p.api,
+        ...(p.state !== 'complete' && (p.lastError ?? p.routeReason) ? { note: p.lastError ?? p.routeReason } : {}),
+      })),
+      ...(notes.length > 0 ? { notes } : {}),
+      reconciliation,
+      correlationId: entity.correlationId,
+      generatedAt: new Date(deps.now()).toISOString(),
+    };
+
+    const blob = container.getBlockBlobClient(manifestPath(entity.billingPeriod, invoiceId));
+    const existing = await blob.getProperties().catch((error: unknown) => {
+      if (error instanceof RestError && error.statusCode === 404) return undefined;
+      throw error;
+    });
+    try {
+      await writeJsonBlob(blob, JSON.stringify(manifest, null, 2), {
+        conditions: existing?.etag ? { ifMatch: existing.etag } : { ifNoneMatch: '*' },
+      });
+    } catch (error) {
+      if (isConditionFailure(error)) continue; // another finalize wrote in between: start again from fresh parts
+      throw error;
+    }
+    if (moved(parts, await ledger.listParts(invoiceId))) continue; // a part moved while this was written
+
+    await settleInvoice(deps, entity, parts, status, reconciliation);
+    return true;
+  }
+  throw new Error(`Finalizing invoice ${invoiceId} kept racing with other writers; a later message will finish it`);
+}
+
+async function settleInvoice(
+  deps: SyncDeps,
+  entity: InvoiceEntity,
+  parts: PartEntity[],
+  status: ManifestStatus,
+  reconciliation: Reconciliation,
+): Promise<void> {
   const nowIso = new Date(deps.now()).toISOString();
   const failedPart = parts.find((p) => p.state === 'failed');
+  const trouble = status === 'failed' || status === 'mismatch';
   // Two parts may finish at once and both get here: only the writer that changes the state reports it.
-  let changedState = false;
-  const changed = await ledger.updateInvoice(invoiceId, (current) => {
-    changedState = current.state !== status;
-    return !changedState
-      ? undefined
-      : {
-          state: status,
-          completedAt: status === 'complete' ? nowIso : undefined,
-          partsComplete: parts.filter((p) => p.state === 'complete').length,
-          lastError: failedPart ? `part ${failedPart.partId}: ${failedPart.lastError ?? 'failed'}` : undefined,
-          updatedAt: nowIso,
-        };
+  let changedFrom: InvoiceState | undefined;
+  const changed = await deps.storage.ledger.updateInvoice(entity.invoiceId, (current) => {
+    changedFrom = current.state === status ? undefined : current.state;
+    return {
+      state: status,
+      reconciliation: JSON.stringify(reconciliation),
+      partsComplete: parts.filter((p) => p.state === 'complete').length,
+      completedAt: status === 'complete' ? (current.completedAt ?? nowIso) : undefined,
+      lastError: failedPart
+        ? `part ${failedPart.partId}: ${failedPart.lastError ?? 'failed'}`
+        : status === 'mismatch'
+          ? `line items ${reconciliation.lineItemTotal} vs totalCharges ${reconciliation.invoiceTotalCharges} ${current.currencyCode} (difference ${reconciliation.difference})`
+          : undefined,
+      // The retry clock keeps running across retries that end in trouble again; a healthy end stops it.
+      ...(trouble ? troubleClock(current, deps.now()) : clearTroubleClock()),
+      updatedAt: nowIso,
+    };
   });
-  if (!changedState) return true;
+  if (changedFrom === undefined) return;
   deps.log.event('InvoiceStateChanged', {
-    invoiceId,
-    billingPeriod: period,
+    invoiceId: entity.invoiceId,
+    billingPeriod: entity.billingPeriod,
     state: changed.state,
+    previousState: changedFrom,
     parts: parts.length,
     rows: parts.reduce((n, p) => n + p.rows, 0),
-    reconciliationMatches: manifest.reconciliation.matches,
+    currency: entity.currencyCode,
+    invoiceTotal: reconciliation.invoiceTotalCharges,
+    lineItemTotal: reconciliation.lineItemTotal,
+    difference: reconciliation.difference,
+    reconciliationMatches: reconciliation.matches,
     correlationId: entity.correlationId,
   });
-  return true;
+  if (status === 'mismatch') {
+    deps.log.event('ReconciliationMismatch', {
+      invoiceId: entity.invoiceId,
+      billingPeriod: entity.billingPeriod,
+      currency: entity.currencyCode,
+      invoiceTotal: reconciliation.invoiceTotalCharges,
+      lineItemTotal: reconciliation.lineItemTotal,
+      difference: reconciliation.difference,
+      tolerance: reconciliation.tolerance,
+      correlationId: entity.correlationId,
+    });
+  }
 }

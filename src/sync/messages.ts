@@ -1,5 +1,5 @@
-// Queue message contracts: ids and a checkpoint, never data (a queue message is at most 64 KiB).
-// Validated strictly before any I/O, so a malformed or hostile message fails with a clear error and touches nothing.
+// Queue message contracts: ids, never data (a queue message is at most 64 KiB). Validated strictly before any
+// I/O, so a malformed or hostile message fails with a clear error and touches nothing.
 import { z } from 'zod';
 import { INVOICE_ID_PATTERN } from '../ids.js';
 
@@ -7,10 +7,18 @@ export const PART_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 const invoiceId = z.string().regex(INVOICE_ID_PATTERN, 'invoiceId must be 1-64 letters, digits or dashes');
 
+/**
+ * Why an invoice is (re)queued: first sight, no progress, a v2 wait past its deadline, a retry of a failed one, a
+ * re-check of one whose line items did not add up; or an operator: `resync` re-runs what is not complete, `full`
+ * re-exports everything from the first page.
+ */
+export const SYNC_REASONS = ['new', 'stuck', 'settle', 'retry', 'reconcile', 'resync', 'full'] as const;
+export type SyncReason = (typeof SYNC_REASONS)[number];
+
 export const invoiceSyncMessageSchema = z
   .object({
     invoiceId,
-    reason: z.enum(['new', 'stuck', 'resync', 'settle']).default('new'),
+    reason: z.enum(SYNC_REASONS).default('new'),
     correlationId: z.string().uuid().optional(),
   })
   .strict();
@@ -20,10 +28,12 @@ export const lineItemExportMessageSchema = z
   .object({
     invoiceId,
     partId: z.string().regex(PART_ID_PATTERN, 'partId must be lower-case letters, digits, "_" or "-"'),
-    /** How many continuation hops this export has taken (for logs; the ledger checkpoint is authoritative). */
-    hop: z.number().int().min(0).max(100_000).default(0),
-    /** The checkpoint the sender had; informational, the ledger's (saved after each durable page) wins. */
-    checkpoint: z.unknown().optional(),
+    /**
+     * The message chain's turn. Every message that continues a part's export (a hand-over, a later poll) carries
+     * the next turn; a message whose turn is behind the part's is a stale duplicate and is dropped. Where the export
+     * stands lives in the ledger only.
+     */
+    turn: z.number().int().min(0).max(1_000_000_000).default(0),
     correlationId: z.string().uuid().optional(),
     /** Re-check a complete v2 part for changed data (a new manifest eTag) within the settle window. */
     recheck: z.boolean().optional(),
@@ -33,7 +43,6 @@ export type LineItemExportMessage = z.infer<typeof lineItemExportMessageSchema>;
 
 export class MalformedMessageError extends Error {
   override name = 'MalformedMessageError';
-  readonly retriable = false;
 }
 
 /**

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assertSafeId as assertSafeInvoiceId, InvalidIdError as InvalidInvoiceIdError } from '../../src/ids.js';
 import {
-  billingPeriodOf,
   invoiceFolder,
   invoiceJsonPath,
   invoicePdfPath,
@@ -9,33 +8,6 @@ import {
   manifestPath,
   receiptPdfPath,
 } from '../../src/storage/layout.js';
-
-describe('billingPeriodOf', () => {
-  it.each([
-    ['2018-02-08T22:40:37.5897767Z', '2018-02'],
-    ['2017-05-12T00:00:00', '2017-05'],
-    ['2019-01-03T19:53:55.1292512+00:00', '2019-01'],
-    ['2019-01-31T23:30:00.1234567-01:00', '2019-02'],
-    ['2024-03-01T00:30:00+02:00', '2024-02'],
-    ['2024-12-31T23:59:59.9999999Z', '2024-12'],
-    ['2024-07-15', '2024-07'],
-  ])('invoiceDate %s → %s', (invoiceDate, period) => {
-    expect(billingPeriodOf({ invoiceDate })).toBe(period);
-  });
-
-  it('prefers billingPeriodStartDate over invoiceDate', () => {
-    expect(
-      billingPeriodOf({ billingPeriodStartDate: '2023-11-01T00:00:00Z', invoiceDate: '2023-12-09T00:00:00Z' }),
-    ).toBe('2023-11');
-    expect(billingPeriodOf({ billingPeriodStartDate: '', invoiceDate: '2023-12-09T00:00:00' })).toBe('2023-12');
-  });
-
-  it('fails clearly without a usable date', () => {
-    expect(() => billingPeriodOf({})).toThrow(/neither billingPeriodStartDate nor invoiceDate/);
-    expect(() => billingPeriodOf({ invoiceDate: 'yesterday' })).toThrow(/Unrecognised date/);
-    expect(() => billingPeriodOf({ invoiceDate: '2024-13-01T00:00:00Z' })).toThrow(/Unrecognised date/);
-  });
-});
 
 describe('invoice ids', () => {
   it.each(['../x', 'G1/..', 'a b', '', 'x'.repeat(70), 'a/b', '%2e', '%2e%2e', '.', '-G1', 'G1\n', 'G1\\x', 'Ｇ1'])(

@@ -1,13 +1,8 @@
 import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  IllegalTransitionError,
-  Ledger,
-  LedgerNotFoundError,
-  MAX_LAST_ERROR_CHARS,
-  type NewInvoiceEntity,
-  type NewPartEntity,
-} from '../../src/storage/ledger.js';
+import type { NewInvoiceEntity } from '../../src/storage/invoices.js';
+import { IllegalTransitionError, Ledger, LedgerNotFoundError, MAX_LAST_ERROR_CHARS } from '../../src/storage/ledger.js';
+import { encodeProgress, type NewPartEntity, progressOf, START } from '../../src/storage/parts.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 
 let azurite: Azurite;
@@ -47,7 +42,6 @@ const part = (invoiceId: string, partId: string, extra: Partial<NewPartEntity> =
   lineItemType: 'billing',
   api: 'v1',
   state: 'queued',
-  blocksStaged: 0,
   rows: 0,
   bytes: 0,
   attempts: 0,
@@ -57,9 +51,11 @@ const part = (invoiceId: string, partId: string, extra: Partial<NewPartEntity> =
 });
 
 describe('Ledger', () => {
-  it('ensure is idempotent', async () => {
+  it('ensure is idempotent: a second call succeeds and keeps what the table holds', async () => {
     await ledger.ensure();
-    await ledger.ensure();
+    await ledger.tryInsertInvoice(invoice('G0ENSURE1'));
+    await expect(ledger.ensure()).resolves.toBeUndefined();
+    expect((await ledger.getInvoice('G0ENSURE1'))?.invoiceId).toBe('G0ENSURE1');
   });
 
   it('inserts an invoice once; a second insert changes nothing', async () => {
@@ -139,19 +135,25 @@ describe('Ledger', () => {
     await expect(ledger.updateInvoice('G999', () => ({ attempts: 1 }))).rejects.toBeInstanceOf(LedgerNotFoundError);
   });
 
-  it('transitionInvoice follows the state machine and refuses illegal moves', async () => {
+  it('every state change follows the state machine; an illegal move writes nothing', async () => {
     await ledger.tryInsertInvoice(invoice('G106'));
-    const queued = await ledger.transitionInvoice('G106', ['discovered'], 'queued', {
-      queuedAt: '2024-03-02T01:00:00Z',
-    });
+    const queued = await ledger.updateInvoice('G106', () => ({ state: 'queued', queuedAt: '2024-03-02T01:00:00Z' }));
     expect(queued).toMatchObject({ state: 'queued', queuedAt: '2024-03-02T01:00:00Z' });
-    await expect(ledger.transitionInvoice('G106', ['discovered'], 'complete')).rejects.toBeInstanceOf(
+    await ledger.updateInvoice('G106', () => ({ state: 'exporting' }));
+    await ledger.updateInvoice('G106', () => ({ state: 'complete' }));
+    // complete -> pdf_saved is not a move the state machine has.
+    await expect(ledger.updateInvoice('G106', () => ({ state: 'pdf_saved' }))).rejects.toBeInstanceOf(
       IllegalTransitionError,
     );
-    await expect(ledger.transitionInvoice('G106', ['exporting'], 'complete')).rejects.toThrow(
-      /G106 is queued; expected exporting/,
+    await ledger.tryInsertInvoice(invoice('G106B'));
+    await expect(ledger.updateInvoice('G106B', () => ({ state: 'complete' }))).rejects.toThrow(
+      /G106B cannot move from discovered to complete/,
     );
-    expect((await ledger.getInvoice('G106'))?.state).toBe('queued');
+    expect((await ledger.getInvoice('G106'))?.state).toBe('complete');
+    expect((await ledger.getInvoice('G106B'))?.state).toBe('discovered');
+    // Staying in a state is always allowed (a field update), and a resting invoice can be queued again.
+    await ledger.updateInvoice('G106', () => ({ state: 'complete', attempts: 3 }));
+    expect((await ledger.updateInvoice('G106', () => ({ state: 'queued' }))).state).toBe('queued');
   });
 
   it('truncates lastError and rejects an invalid entity', async () => {
@@ -176,10 +178,19 @@ describe('Ledger', () => {
   it('parts: insert-if-absent keeps progress, updates are conditional, listParts is per invoice', async () => {
     const first = await ledger.upsertPartIfAbsent(part('P1', 'azure-billing'));
     expect(first.created).toBe(true);
-    await ledger.updatePart('P1', 'azure-billing', () => ({ blocksStaged: 3, rows: 30, checkpoint: '{"offset":30}' }));
+    expect(progressOf(first.part)).toEqual(START);
+    const progress = encodeProgress({
+      at: { kind: 'offset', pageIndex: 3, offset: 30 },
+      blocks: 3,
+      rows: 30,
+      bytes: 300,
+      epochs: [[0, 1]],
+    });
+    await ledger.updatePart('P1', 'azure-billing', () => ({ progress }));
     const again = await ledger.upsertPartIfAbsent(part('P1', 'azure-billing'));
     expect(again.created).toBe(false);
-    expect(again.part).toMatchObject({ blocksStaged: 3, rows: 30, checkpoint: '{"offset":30}', version: 1 });
+    expect(again.part).toMatchObject({ progress, version: 2 });
+    expect(progressOf(again.part)).toMatchObject({ blocks: 3, rows: 30, at: { kind: 'offset', offset: 30 } });
     await ledger.upsertPartIfAbsent(part('P1', 'office-usage', { lineItemType: 'usage', provider: 'office' }));
     await ledger.upsertPartIfAbsent(part('P2', 'azure-billing'));
     await Promise.all(
@@ -193,14 +204,57 @@ describe('Ledger', () => {
       ['P1', 'azure-billing'],
       ['P1', 'office-usage'],
     ]);
-    await expect(ledger.updatePart('P1', 'azure-billing', () => ({ checkpoint: 'x'.repeat(16_385) }))).rejects.toThrow(
-      /Checkpoint .* limit/,
+    // Each listed part carries the ETag it was read with; a write changes it.
+    const before = parts[0]?.etag;
+    expect(before).toBeTruthy();
+    await ledger.updatePart('P1', 'azure-billing', (c) => ({ attempts: c.attempts + 1 }));
+    expect((await ledger.listParts('P1'))[0]?.etag).not.toBe(before);
+    await expect(ledger.updatePart('P1', 'azure-billing', () => ({ progress: 'x'.repeat(16_385) }))).rejects.toThrow(
+      /Progress of part .* limit/,
     );
-    const longToken = JSON.stringify({ kind: 'seek', headers: { 'MS-ContinuationToken': 't'.repeat(16_000) } });
-    const saved = await ledger.updatePart('P1', 'azure-billing', () => ({ checkpoint: longToken }));
-    expect((await ledger.getPart('P1', 'azure-billing'))?.checkpoint).toBe(saved.checkpoint);
-    expect(saved.checkpoint).toBe(longToken);
+    const longToken = encodeProgress({
+      at: {
+        kind: 'seek',
+        pageIndex: 1,
+        uri: '/v1/x',
+        headers: { 'MS-ContinuationToken': 't'.repeat(15_000) },
+        rowsThrough: 5,
+      },
+      blocks: 1,
+      rows: 5,
+      bytes: 50,
+      epochs: [[0, 1]],
+    });
+    const saved = await ledger.updatePart('P1', 'azure-billing', () => ({ progress: longToken }));
+    expect((await ledger.getPart('P1', 'azure-billing'))?.progress).toBe(longToken);
+    expect(saved.progress).toBe(longToken);
     expect(await ledger.getPart('P1', 'nope')).toBeUndefined();
     await expect(ledger.getPart('P1', 'a/b')).rejects.toThrow(/Invalid part id/);
+  });
+
+  it('an unusable list item is recorded once per id as sent, with its first and last sighting', async () => {
+    await ledger.recordRejected({ idAsSent: '12345', reason: 'numeric id' }, '2024-03-02T00:00:00.000Z');
+    await ledger.recordRejected({ idAsSent: '12345', reason: 'numeric id' }, '2024-03-03T00:00:00.000Z');
+    await ledger.recordRejected(
+      { idAsSent: '(none)', reason: 'amendment without id', parentId: 'G1' },
+      '2024-03-03T00:00:00.000Z',
+    );
+    const rejected = [];
+    for await (const item of ledger.listRejected()) rejected.push(item);
+    expect(rejected.map(({ key: _k, ...r }) => r).sort((a, b) => a.idAsSent.localeCompare(b.idAsSent))).toEqual([
+      {
+        idAsSent: '(none)',
+        reason: 'amendment without id',
+        parentId: 'G1',
+        firstSeenAt: '2024-03-03T00:00:00.000Z',
+        lastSeenAt: '2024-03-03T00:00:00.000Z',
+      },
+      {
+        idAsSent: '12345',
+        reason: 'numeric id',
+        firstSeenAt: '2024-03-02T00:00:00.000Z',
+        lastSeenAt: '2024-03-03T00:00:00.000Z',
+      },
+    ]);
   });
 });

@@ -1,0 +1,143 @@
+// The stage-commit-verify loop every export runs, whatever its source: each page becomes one staged block, the
+// progress (checkpoint and counters, one value) is saved after the block is durable, the block list is committed
+// once every page is staged, and the committed blob is read back and checked against the source's own count.
+import type { Page } from '../../http/paging.js';
+import { blockId, NdjsonBlockWriter } from '../../storage/ndjson-writer.js';
+import {
+  advance,
+  encodeProgress,
+  epochOf,
+  type PartCheckpoint,
+  type PartProgress,
+  progressOf,
+  resetProgress,
+} from '../../storage/parts.js';
+import { finalizeInvoiceIfDone } from '../finalize.js';
+import { continueLater, type ExportContext, partLog } from './context.js';
+import { verifyNdjsonBlob } from './verify.js';
+
+/** Where a part's pages come from: v1 line items or the blobs of a v2 manifest. */
+export interface PartSource {
+  api: 'v1' | 'v2';
+  /** Pages from `at` (null = the first page); one request per `next()`, nothing fetched ahead by the source. */
+  pages(at: PartCheckpoint | null): AsyncIterator<Page<PartCheckpoint>>;
+}
+
+export type StageOutcome = 'complete' | 'continued';
+
+/** The committed file does not hold what the source served: the part starts over from its first page. */
+export class VerificationError extends Error {
+  override name = 'VerificationError';
+}
+
+/** A complete v2 part is asked again for changed data at most this often, within SETTLE_WINDOW_DAYS. */
+export const RECHECK_INTERVAL_MS = 24 * 3_600_000;
+
+export async function stageCommitVerify(ctx: ExportContext, source: PartSource): Promise<StageOutcome> {
+  const { deps, lease } = ctx;
+  const blob = deps.storage.container.getBlockBlobClient(lease.part.blobPath);
+  const writer = new NdjsonBlockWriter(blob);
+  const started = deps.now();
+  let progress = progressOf(lease.part);
+
+  if (progress.at?.kind !== 'staged') {
+    await lease.update(() => ({ state: 'exporting', dueAt: undefined }));
+    const staged = await stagePages(ctx, writer, source, progress);
+    if (staged === 'continued') return 'continued';
+    progress = staged;
+  }
+
+  const at = progress.at;
+  if (at?.kind !== 'staged') throw new Error('internal: commit reached before every page was staged');
+  lease.assertHeld();
+  const ids = Array.from({ length: progress.blocks }, (_, i) => blockId(epochOf(progress, i), i));
+  await writer.commit(ids, { contentType: 'application/x-ndjson' });
+  const verified = await verifyNdjsonBlob(blob, lease.part.lineItemType);
+  if (verified.lines !== at.rowsThrough || verified.lines !== progress.rows) {
+    // The source's own count is the check that does not trust the writer: a blob that lacks pages fails it.
+    await lease.update(resetProgress);
+    throw new VerificationError(
+      `Verification of ${lease.part.blobPath} failed: the committed blob has ${verified.lines} rows, the ` +
+        `${source.api} source served ${at.rowsThrough} and ${progress.rows} were staged; the part starts over`,
+    );
+  }
+  await lease.release({
+    state: 'complete',
+    rows: verified.lines,
+    bytes: verified.bytes,
+    sha256: verified.sha256,
+    lineTotal: verified.total,
+    source: source.api,
+    lastError: undefined,
+    operationLocation: undefined,
+    dueAt: undefined,
+    nextCheckAt: source.api === 'v2' ? new Date(deps.now() + RECHECK_INTERVAL_MS).toISOString() : undefined,
+  });
+  deps.log.event('PartExported', {
+    ...partLog(ctx),
+    billingPeriod: (await deps.storage.ledger.getInvoice(lease.part.invoiceId))?.billingPeriod,
+    provider: lease.part.provider,
+    lineItemType: lease.part.lineItemType,
+    api: source.api,
+    rows: verified.lines,
+    bytes: verified.bytes,
+    durationMs: deps.now() - started,
+    attempts: lease.part.attempts,
+  });
+  await finalizeInvoiceIfDone(deps, lease.part.invoiceId);
+  return 'complete';
+}
+
+/**
+ * Stages pages until the last one (returns the progress with every page staged) or until the time budget is used
+ * (hands over and returns 'continued'). The next page is fetched while this one is staged, but never once the
+ * budget is used: every page whose request was sent is staged by this invocation, so a continuation token is sent
+ * once, and nothing of this invocation is still running when the next message can start.
+ */
+async function stagePages(
+  ctx: ExportContext,
+  writer: NdjsonBlockWriter,
+  source: PartSource,
+  from: PartProgress,
+): Promise<PartProgress | 'continued'> {
+  const { deps, lease } = ctx;
+  let progress = from;
+  const pages = source.pages(progress.at);
+  let pending: Promise<IteratorResult<Page<PartCheckpoint>>> | undefined = pages.next();
+  try {
+    while (pending) {
+      const step = await pending;
+      pending = undefined;
+      if (step.done) throw new Error(`The ${source.api} pages of ${lease.part.blobPath} ended without a last page`);
+      const page = step.value;
+      const last = page.next === null;
+      const handOver = !last && deps.now() >= ctx.deadline;
+      if (!last && !handOver) {
+        pending = pages.next();
+        // Staging may fail before the prefetched page is awaited; its failure is then reported by that staging.
+        pending.catch(() => {});
+      }
+      if (page.rows > 0) {
+        lease.assertHeld();
+        await writer.stage(blockId(lease.epoch, progress.blocks), page.ndjson, page.rows);
+      }
+      progress = advance(progress, { ...page, bytes: page.ndjson.length }, lease.epoch);
+      const savedAt = new Date(deps.now()).toISOString();
+      await lease.update(() => ({ progress: encodeProgress(progress), progressAt: savedAt }));
+      if (handOver) {
+        await pages.return?.();
+        await continueLater(ctx, 0);
+        deps.log.info('Time budget used; export continues in a new message', {
+          ...partLog(ctx),
+          rows: progress.rows,
+          blocks: progress.blocks,
+        });
+        return 'continued';
+      }
+    }
+    return progress;
+  } finally {
+    // Waits for a page still being fetched (its generator settles first), so no request outlives this invocation.
+    await pages.return?.().catch(() => undefined);
+  }
+}
