@@ -35,8 +35,17 @@ export async function detectInvoices(deps: SyncDeps): Promise<DetectResult> {
   const runId = randomUUID();
   const result: DetectResult = { listed: 0, rechecked: 0, discovered: 0, queued: 0, requeued: 0, rejected: [] };
   deps.log.info('Listing invoices', { runId });
-  for await (const invoice of deps.partnerCenter.listInvoices({ correlationId: runId })) {
+  for await (const listed of deps.partnerCenter.listInvoices({ correlationId: runId })) {
     result.listed++;
+    if (listed.kind === 'rejected') {
+      result.rejected.push({ id: listed.idAsSent, reason: listed.reason });
+      deps.log.error('Invoice skipped: unusable list item (unsafe id, no id or bad shape)', {
+        invoiceId: listed.idAsSent,
+        reason: listed.reason,
+      });
+      continue;
+    }
+    const { invoice } = listed;
     const id = String(invoice.id);
     if (!INVOICE_ID_PATTERN.test(id)) {
       // A hostile or malformed id never reaches a blob path or a queue; every other invoice carries on.

@@ -5,7 +5,7 @@
 import { type Manifest, SasExpiredError } from '../graph/index.js';
 import { ApiError } from '../http/errors.js';
 import { redactText } from '../http/redact.js';
-import { invoiceParts, type LineItemCheckpoint } from '../partner-center/index.js';
+import { invoiceParts, type LineItemCheckpoint, partRequest } from '../partner-center/index.js';
 import { invoiceJsonPath, lineItemsPath } from '../storage/layout.js';
 import type { PartEntity } from '../storage/ledger.js';
 import { NdjsonBlockWriter } from '../storage/ndjson-writer.js';
@@ -136,17 +136,20 @@ async function loadInvoice(ctx: ExportContext) {
 
 async function exportFromPartnerCenter(ctx: ExportContext): Promise<ExportOutcome> {
   const invoice = await loadInvoice(ctx);
-  const part = invoiceParts(invoice).find((p) => p.partId === ctx.part.partId);
+  const part = invoiceParts(invoice).parts.find((p) => p.partId === ctx.part.partId);
   if (!part) throw new Error(`Invoice ${ctx.part.invoiceId} no longer lists part ${ctx.part.partId}`);
   const checkpoint = parseCheckpoint(ctx.part.checkpoint);
   const pages = async function* (): AsyncGenerator<Chunk> {
-    for await (const page of ctx.deps.partnerCenter
-      .lineItems(invoice, part, { correlationId: ctx.correlationId })
-      .byPage({
+    for await (const page of ctx.deps.partnerCenter.lineItemPages(
+      partRequest(invoice, part, ctx.deps.settings.LINE_ITEM_PAGE_SIZE),
+      {
         checkpoint: (checkpoint as LineItemCheckpoint | undefined) ?? undefined,
-        pageSize: ctx.deps.settings.LINE_ITEM_PAGE_SIZE,
-      })) {
-      yield { rows: page.rows, next: page.next };
+        correlationId: ctx.correlationId,
+      },
+    )) {
+      // Interim adapter (the clients' Page API): the export loop still takes rows as strings.
+      const rows = page.rows === 0 ? [] : page.ndjson.toString('utf8').slice(0, -1).split('\n');
+      yield { rows, next: page.next };
     }
   };
   try {

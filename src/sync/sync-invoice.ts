@@ -94,7 +94,7 @@ export async function syncInvoice(
   await writeJsonBlob(container.getBlockBlobClient(invoiceJsonPath(period, id)), withoutSignedLink(raw));
 
   const nowIso = new Date(deps.now()).toISOString();
-  const parts = invoiceParts(invoice);
+  const { parts } = invoiceParts(invoice);
   for (const part of parts) {
     const route = routePart(invoice, part, period, deps.settings);
     await ledger.upsertPartIfAbsent({
