@@ -7,7 +7,8 @@ export {
   isRetriableStatus,
   parseErrorBody,
 } from './errors.js';
-export { type JsonItemsPage, splitJsonItems } from './json-items.js';
+export { type JsonItemsPage, rawTopLevelValue, splitJsonArray, splitJsonItems } from './json-items.js';
+export { ndjsonOf, type Page } from './paging.js';
 export {
   type ApiRequestOptions,
   type CreatePipelineOptions,

@@ -52,45 +52,85 @@ export function splitJsonItems(input: string): JsonItemsPage {
     throw new SyntaxError('expected a JSON object page');
   }
   const envelope = parsed as Record<string, unknown>;
-  const items: string[] = [];
-  if (!Array.isArray(envelope.items)) return { envelope, items };
-
-  const arrayStart = topLevelItemsArray(text);
-  let i = skipWhitespace(text, arrayStart + 1);
-  if (text.charCodeAt(i) !== CLOSE_BRACKET) {
-    while (i < text.length) {
-      const start = i;
-      let depth = 0;
-      // Walk one element: it ends at the first comma or bracket at its own level.
-      for (;;) {
-        const c = text.charCodeAt(i);
-        if (c === QUOTE) {
-          i = stringEnd(text, i);
-          continue;
-        }
-        if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
-        else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-          if (depth === 0) break;
-          depth--;
-        } else if (c === COMMA && depth === 0) break;
-        i++;
-      }
-      let end = i;
-      while (end > start && isWhitespace(text.charCodeAt(end - 1))) end--;
-      const raw = text.slice(start, end);
-      items.push(raw.indexOf('\n') >= 0 || raw.indexOf('\r') >= 0 ? raw.replace(/[\r\n]/g, '') : raw);
-      if (text.charCodeAt(i) === CLOSE_BRACKET) break;
-      i = skipWhitespace(text, i + 1);
-    }
-  }
+  if (!Array.isArray(envelope.items)) return { envelope, items: [] };
+  const arrayStart = topLevelValueStart(text, 'items');
+  if (arrayStart < 0 || text.charCodeAt(arrayStart) !== OPEN_BRACKET) throw new SyntaxError('no top-level items array');
+  const items = arrayElements(text, arrayStart);
   if (items.length !== envelope.items.length) {
     throw new SyntaxError(`items split found ${items.length} elements, JSON.parse found ${envelope.items.length}`);
   }
   return { envelope, items };
 }
 
-/** Index of the `[` that opens the value of the top-level key `items`. */
-function topLevelItemsArray(text: string): number {
+/**
+ * Each element of the JSON array `text` (already validated by JSON.parse), verbatim, with inter-token CR/LF
+ * removed: e.g. the raw text of every amendment of an invoice.
+ */
+export function splitJsonArray(input: string): string[] {
+  const text = stripBom(input);
+  const start = skipWhitespace(text, 0);
+  if (text.charCodeAt(start) !== OPEN_BRACKET) throw new SyntaxError('expected a JSON array');
+  return arrayElements(text, start);
+}
+
+/**
+ * The verbatim JSON text of the value of top-level key `key` in the JSON object `text` (which must be valid JSON:
+ * parse it first), or undefined when the key is absent. Numbers keep every digit the service sent:
+ * `"totalCharges": 12345678901234567.89` gives `12345678901234567.89`, which JSON.parse would round. With a
+ * duplicated key this is the first occurrence.
+ */
+export function rawTopLevelValue(input: string, key: string): string | undefined {
+  const text = stripBom(input);
+  const start = topLevelValueStart(text, key);
+  return start < 0 ? undefined : text.slice(start, valueEnd(text, start));
+}
+
+/** Elements of the array whose `[` is at `arrayStart`. */
+function arrayElements(text: string, arrayStart: number): string[] {
+  const items: string[] = [];
+  let i = skipWhitespace(text, arrayStart + 1);
+  if (text.charCodeAt(i) === CLOSE_BRACKET) return items;
+  while (i < text.length) {
+    const start = i;
+    i = valueEnd(text, i);
+    const raw = text.slice(start, i);
+    items.push(raw.indexOf('\n') >= 0 || raw.indexOf('\r') >= 0 ? raw.replace(/[\r\n]/g, '') : raw);
+    i = skipWhitespace(text, i);
+    if (text.charCodeAt(i) === CLOSE_BRACKET) break;
+    if (text.charCodeAt(i) !== COMMA) throw new SyntaxError(`expected , or ] at ${i}`);
+    i = skipWhitespace(text, i + 1);
+  }
+  return items;
+}
+
+/** Index just past the JSON value that starts at `start` (trailing whitespace excluded). */
+function valueEnd(text: string, start: number): number {
+  let i = start;
+  let depth = 0;
+  // Walk one value: it ends at the first comma or bracket at its own level.
+  for (;;) {
+    if (i >= text.length) break;
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      i = stringEnd(text, i);
+      if (depth === 0) return i;
+      continue;
+    }
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
+    else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      if (depth === 0) break;
+      depth--;
+      if (depth === 0) return i + 1;
+    } else if (c === COMMA && depth === 0) break;
+    i++;
+  }
+  let end = i;
+  while (end > start && isWhitespace(text.charCodeAt(end - 1))) end--;
+  return end;
+}
+
+/** Index of the first character of the value of the top-level key `key`, or -1 when the object has no such key. */
+function topLevelValueStart(text: string, key: string): number {
   let depth = 0;
   let i = 0;
   while (i < text.length) {
@@ -99,9 +139,8 @@ function topLevelItemsArray(text: string): number {
       const end = stringEnd(text, i);
       if (depth === 1) {
         const after = skipWhitespace(text, end);
-        if (text.charCodeAt(after) === COLON && JSON.parse(text.slice(i, end)) === 'items') {
-          const value = skipWhitespace(text, after + 1);
-          if (text.charCodeAt(value) === OPEN_BRACKET) return value;
+        if (text.charCodeAt(after) === COLON && JSON.parse(text.slice(i, end)) === key) {
+          return skipWhitespace(text, after + 1);
         }
       }
       i = end;
@@ -111,5 +150,5 @@ function topLevelItemsArray(text: string): number {
     else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
     i++;
   }
-  throw new SyntaxError('no top-level items array');
+  return -1;
 }

@@ -1,11 +1,13 @@
-// The Partner Center v1 client: invoice list (all pages, amendments flattened), invoice by id, statement and
-// receipt PDFs (signed links fetched without Authorization), and resumable line-item page readers.
+// The Partner Center v1 client: invoice list (all pages, every item and amendment judged alone), invoice by id,
+// statement and receipt PDFs (signed links fetched without Authorization), and resumable line-item pages.
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, Pipeline } from '@azure/core-rest-pipeline';
 import { ApiError, isApiError } from '../http/errors.js';
-import { splitJsonItems } from '../http/json-items.js';
+import { rawTopLevelValue, splitJsonArray, splitJsonItems } from '../http/json-items.js';
+import { BLOB_HOST_PATTERN, createLinkPolicy } from '../http/link-policy.js';
+import type { Page } from '../http/paging.js';
 import {
   type ApiRequestOptions,
   createPipeline,
@@ -14,13 +16,13 @@ import {
   sendForStream,
   sendForText,
 } from '../http/pipeline.js';
-import { redactUrl } from '../http/redact.js';
-import { assertSafeId } from '../ids.js';
-import { type InvoicePart, partRequest } from './parts.js';
-import { asCollection, asInvoice, type Invoice, type Link } from './schemas.js';
+import { redactText, redactUrl } from '../http/redact.js';
+import { assertSafeId, isSafeId } from '../ids.js';
+import { type LineItemCheckpoint, lineItemPages } from './line-items.js';
+import type { LineItemRequest } from './parts.js';
+import { asCollection, asInvoice, InvalidResponseError, type Invoice, idText } from './schemas.js';
 
 export const PARTNER_CENTER_SCOPE = 'https://api.partnercenter.microsoft.com/.default';
-const DEFAULT_PAGE_SIZE = 2000;
 
 export interface PartnerCenterClientOptions {
   /** `https://api.partnercenter.microsoft.com` (a trailing `/v1` is accepted). */
@@ -49,37 +51,45 @@ export interface OperationOptions {
   abortSignal?: AbortSignal;
 }
 
-export type LineItemCheckpoint =
-  | { kind: 'offset'; pageIndex: number; offset: number }
-  | { kind: 'seek'; pageIndex: number; uri: string; headers: Record<string, string> };
-
-export interface LineItemPage {
-  pageIndex: number;
-  /** Verbatim JSON of each item (line breaks between tokens removed): never re-serialized. */
-  rows: string[];
-  /** Where to resume AFTER this page; null when this was the last page. */
-  next: LineItemCheckpoint | null;
-  /** MS-RequestId of the request that returned this page. */
-  requestId: string | undefined;
+export interface LineItemPagesOptions extends OperationOptions {
+  /** Where to resume: the `next` of the last page whose rows are durable; null or absent for the first page. */
+  checkpoint?: LineItemCheckpoint | null;
 }
 
-export interface LineItemReader {
-  byPage(options?: {
-    checkpoint?: LineItemCheckpoint | null;
-    pageSize?: number;
-    abortSignal?: AbortSignal;
-  }): AsyncIterableIterator<LineItemPage>;
-}
+/** One entry of the invoice list: an invoice (top-level or amendment) or an item that could not be used. */
+export type ListedItem =
+  | { kind: 'invoice'; invoice: Invoice; raw: string /* this item's JSON text verbatim (an amendment: its own) */ }
+  | { kind: 'rejected'; idAsSent: string /* redacted, <= 80 chars */; reason: string; parentId?: string };
 
 export interface PdfDocument {
   stream: Readable;
   source: 'link' | 'statement';
   /** When the invoice carrying the link was fetched (links expire about 30 minutes after). */
   linkIssuedAt?: Date;
+  /** Why the statement was used instead of the invoice's pdfDownloadLink (only when `source` is `statement`). */
+  note?: string;
 }
 
 function isLoopbackHttp(url: URL): boolean {
   return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Untrusted text for a report: secrets removed, at most 80 characters. */
+function shortRedacted(text: string): string {
+  const chars = Array.from(redactText(text));
+  return chars.length > 80 ? `${chars.slice(0, 79).join('')}…` : chars.join('');
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InvalidResponseError(`${what} is not JSON (${(e as Error).message})`);
+  }
 }
 
 export class PartnerCenterClient {
@@ -112,10 +122,8 @@ export class PartnerCenterClient {
     });
     this.#signed = createPipeline({ ...common, telemetryHost: 'blob' });
     this.#httpClient = options.httpClient ?? defaultHttpClient();
-    const pcHost = this.#origin.host;
     this.#isAllowedLink =
-      options.isAllowedLink ??
-      ((url) => url.protocol === 'https:' && (url.hostname.endsWith('.blob.core.windows.net') || url.host === pcHost));
+      options.isAllowedLink ?? createLinkPolicy({ hostPatterns: [BLOB_HOST_PATTERN], origins: [this.#origin.origin] });
   }
 
   /** A Partner Center link (relative, usually without `/v1`) as an absolute URL on our host. */
@@ -140,10 +148,14 @@ export class PartnerCenterClient {
     return sendForText(pipeline, url, options, this.#httpClient);
   }
 
-  /** Every invoice on every page (following `links.next`), amendments flattened after their parent, deduped by id. */
-  async *listInvoices(options: OperationOptions & { pageSize?: number } = {}): AsyncIterableIterator<Invoice> {
+  /**
+   * Every invoice on every page (following `links.next`), each amendment after its parent, deduped by id. Every
+   * list item and every amendment is judged alone: one without a usable id or shape is yielded as `rejected` and
+   * the walk goes on. Only a page that cannot be fetched (or read as a collection) ends the walk, with an error.
+   */
+  async *listInvoices(options: OperationOptions & { pageSize?: number } = {}): AsyncIterableIterator<ListedItem> {
     // One correlation id for the whole walk, so every page of one listing can be traced together.
-    options = { ...options, correlationId: options.correlationId ?? randomUUID() };
+    const request = { correlationId: options.correlationId ?? randomUUID(), abortSignal: options.abortSignal };
     const seen = new Set<string>();
     const seenPages = new Set<string>();
     let url: string | undefined = this.#pcUrl(options.pageSize ? `/invoices?size=${options.pageSize}` : '/invoices');
@@ -151,21 +163,11 @@ export class PartnerCenterClient {
       // A server repeating a next link would otherwise loop forever.
       if (seenPages.has(url)) break;
       seenPages.add(url);
-      const { text } = await this.#getJson(this.#app, url, options);
-      const page = asCollection(JSON.parse(text));
-      for (const item of page.items) {
-        const invoice = asInvoice(item);
-        if (!seen.has(invoice.id)) {
-          seen.add(invoice.id);
-          yield invoice;
-        }
-        for (const rawAmendment of invoice.amendments ?? []) {
-          const amendment = asInvoice(rawAmendment);
-          if (seen.has(amendment.id)) continue;
-          seen.add(amendment.id);
-          if (!amendment.amendsOf) amendment.amendsOf = invoice.id;
-          yield amendment;
-        }
+      const { text } = await this.#getJson(this.#app, url, request);
+      const { envelope, items: rawItems } = splitJsonItems(text);
+      const page = asCollection(envelope);
+      for (const [index, item] of page.items.entries()) {
+        yield* listedItems(item, rawItems[index] ?? '', seen);
       }
       url = page.links?.next?.uri ? this.#pcUrl(page.links.next.uri) : undefined;
     }
@@ -175,12 +177,13 @@ export class PartnerCenterClient {
   async getInvoice(id: string, options: OperationOptions = {}): Promise<{ invoice: Invoice; raw: string }> {
     assertSafeId(id);
     const { text } = await this.#getJson(this.#appUser, this.#pcUrl(`/invoices/${encodeURIComponent(id)}`), options);
-    return { invoice: asInvoice(JSON.parse(text)), raw: text };
+    return { invoice: asInvoice(parseJson(text, `invoice ${id}`)), raw: text };
   }
 
   /**
    * The invoice PDF as a stream: the invoice's `pdfDownloadLink` (re-fetching the invoice once if a signed link has
-   * expired), else `/documents/statement`. The first bytes are checked to be `%PDF`; the body is never buffered.
+   * expired), else `/documents/statement`, with `note` saying why. The first bytes are checked to be `%PDF`; the
+   * body is never buffered.
    */
   async openInvoicePdf(id: string, options: OperationOptions & { invoice?: Invoice } = {}): Promise<PdfDocument> {
     assertSafeId(id);
@@ -191,55 +194,60 @@ export class PartnerCenterClient {
       invoice = (await this.getInvoice(id, options)).invoice;
       linkIssuedAt = new Date();
     }
+    let note = 'the invoice has no pdfDownloadLink';
     for (let attempt = 0; attempt < 2 && invoice.pdfDownloadLink; attempt++) {
+      const link = this.#pdfLink(invoice.pdfDownloadLink);
+      if (!link.allowed) {
+        note = link.reason;
+        break;
+      }
       try {
-        const stream = await this.#openPdfLink(invoice.pdfDownloadLink, options);
+        const stream = await this.#openPdf(link.pipeline, link.url, 'pdfDownloadLink', options);
         return { stream, source: 'link', ...(linkIssuedAt ? { linkIssuedAt } : {}) };
       } catch (e) {
         const expired = isApiError(e) && (e.status === 403 || e.status === 404);
         const notPdf = isApiError(e) && e.code === 'NotAPdf';
         if (!expired && !notPdf) throw e;
-        if (attempt > 0 || notPdf) break;
+        if (notPdf) {
+          note = `pdfDownloadLink did not return a PDF (${(e as ApiError).description})`;
+          break;
+        }
+        note = `pdfDownloadLink answered HTTP ${(e as ApiError).status}${attempt > 0 ? ' again with a fresh link' : ''}`;
+        if (attempt > 0) break;
         // A signed link lives ~30 minutes: one fresh invoice gives a fresh link.
         invoice = (await this.getInvoice(id, options)).invoice;
         linkIssuedAt = new Date();
+        if (!invoice.pdfDownloadLink) note = `${note}; the invoice fetched again has no pdfDownloadLink`;
       }
     }
-    const { stream } = await sendForStream(
-      this.#appUser,
-      this.#pcUrl(`/invoices/${encodeURIComponent(id)}/documents/statement`),
-      { ...options, headers: { Accept: 'application/pdf' } },
-      this.#httpClient,
-    );
-    return { stream: await verifyPdf(stream, `statement of invoice ${id}`), source: 'statement' };
+    const statement = this.#pcUrl(`/invoices/${encodeURIComponent(id)}/documents/statement`);
+    const stream = await this.#openPdf(this.#appUser, statement, `statement of invoice ${id}`, options);
+    return { stream, source: 'statement', note };
   }
 
-  async #openPdfLink(link: string, options: OperationOptions): Promise<Readable> {
+  /** Where a pdfDownloadLink may be fetched from, and with which pipeline (a token only on our own origin). */
+  #pdfLink(link: string): { allowed: true; url: string; pipeline: Pipeline } | { allowed: false; reason: string } {
     const absolute = /^[a-z][a-z0-9+.-]*:/i.test(link) ? new URL(link) : undefined;
-    if (absolute && absolute.origin !== this.#origin.origin) {
-      if (!this.#isAllowedLink(absolute)) {
-        throw new ApiError({
-          code: 'LinkNotAllowed',
-          description: `pdfDownloadLink host ${absolute.host} is not allowed; not fetched`,
-          retriable: false,
-          url: absolute.href,
-        });
-      }
-      const { stream } = await sendForStream(
-        this.#signed,
-        absolute.href,
-        { ...options, headers: { Accept: 'application/pdf' } },
-        this.#httpClient,
-      );
-      return verifyPdf(stream, 'pdfDownloadLink');
+    if (!absolute || absolute.origin === this.#origin.origin) {
+      return { allowed: true, url: this.#pcUrl(link), pipeline: this.#appUser };
     }
+    if (!this.#isAllowedLink(absolute)) {
+      return {
+        allowed: false,
+        reason: `pdfDownloadLink host ${absolute.host} is not on the link allow-list, so it was not fetched`,
+      };
+    }
+    return { allowed: true, url: absolute.href, pipeline: this.#signed };
+  }
+
+  async #openPdf(pipeline: Pipeline, url: string, what: string, options: OperationOptions): Promise<Readable> {
     const { stream } = await sendForStream(
-      this.#appUser,
-      this.#pcUrl(link),
+      pipeline,
+      url,
       { ...options, headers: { Accept: 'application/pdf' } },
       this.#httpClient,
     );
-    return verifyPdf(stream, 'pdfDownloadLink');
+    return verifyPdf(stream, what);
   }
 
   /** A tax receipt PDF (App+User), checked to be `%PDF`, streamed. */
@@ -249,123 +257,92 @@ export class PartnerCenterClient {
     const url = this.#pcUrl(
       `/invoices/${encodeURIComponent(id)}/receipts/${encodeURIComponent(receiptId)}/documents/statement`,
     );
-    const { stream } = await sendForStream(
-      this.#appUser,
-      url,
-      { ...options, headers: { Accept: 'application/pdf' } },
-      this.#httpClient,
+    return { stream: await this.#openPdf(this.#appUser, url, `receipt ${receiptId} of invoice ${id}`, options) };
+  }
+
+  /**
+   * The pages of one part, read from a stored `LineItemRequest` (see `partRequest`): offset paging for
+   * office/azure, seek paging for onetime/marketplace. Lazy: one HTTP call (plus the pipeline's retries) per
+   * `next()`, never ahead. The request and checkpoint are validated before any call.
+   */
+  lineItemPages(
+    request: LineItemRequest,
+    options: LineItemPagesOptions = {},
+  ): AsyncIterableIterator<Page<LineItemCheckpoint>> {
+    const call = { correlationId: options.correlationId ?? randomUUID(), abortSignal: options.abortSignal };
+    return lineItemPages(
+      {
+        url: (uri) => this.#pcUrl(uri),
+        getText: async (url, headers) => (await this.#getJson(this.#app, url, { ...call, headers })).text,
+      },
+      request,
+      options.checkpoint,
     );
-    return { stream: await verifyPdf(stream, `receipt ${receiptId} of invoice ${id}`) };
-  }
-
-  /** The page reader of one part; offset paging for office/azure, seek paging for onetime/marketplace. */
-  lineItems(invoice: Invoice, part: InvoicePart, options: OperationOptions = {}): LineItemReader {
-    assertSafeId(invoice.id);
-    return {
-      byPage: (pageOptions = {}) =>
-        this.#pages(invoice, part, {
-          ...options,
-          abortSignal: pageOptions.abortSignal ?? options.abortSignal,
-          checkpoint: pageOptions.checkpoint ?? null,
-          pageSize: pageOptions.pageSize ?? DEFAULT_PAGE_SIZE,
-        }),
-    };
-  }
-
-  async *#pages(
-    invoice: Invoice,
-    part: InvoicePart,
-    options: OperationOptions & { checkpoint: LineItemCheckpoint | null; pageSize: number },
-  ): AsyncIterableIterator<LineItemPage> {
-    const first = partRequest(invoice, part, Math.min(Math.max(1, Math.floor(options.pageSize)), 2000));
-    const firstUrl = `${this.#pcUrl(first.path)}?${first.query}`;
-    const request = { correlationId: options.correlationId ?? randomUUID(), abortSignal: options.abortSignal };
-    if (part.paging === 'offset') {
-      if (options.checkpoint && options.checkpoint.kind !== 'offset') {
-        throw new TypeError(`part ${part.partId} pages by offset; got a ${options.checkpoint.kind} checkpoint`);
-      }
-      let pageIndex = options.checkpoint?.pageIndex ?? 0;
-      let offset = options.checkpoint?.offset ?? 0;
-      for (;;) {
-        const { text, response } = await this.#getJson(this.#app, `${firstUrl}&offset=${offset}`, request);
-        const { envelope, items } = splitJsonItems(text);
-        const page = asCollection(envelope);
-        const nextOffset = nextOffsetOf(page.links?.next, offset, items.length);
-        const next: LineItemCheckpoint | null =
-          items.length > 0 && nextOffset !== undefined
-            ? { kind: 'offset', pageIndex: pageIndex + 1, offset: nextOffset }
-            : null;
-        yield { pageIndex, rows: items, next, requestId: response.headers.get('MS-RequestId') };
-        if (!next) return;
-        pageIndex = next.pageIndex;
-        offset = next.offset;
-      }
-    }
-    if (options.checkpoint && options.checkpoint.kind !== 'seek') {
-      throw new TypeError(
-        `part ${part.partId} pages by continuation token; got a ${options.checkpoint.kind} checkpoint`,
-      );
-    }
-    let pageIndex = options.checkpoint?.pageIndex ?? 0;
-    let url = options.checkpoint ? this.#pcUrl(options.checkpoint.uri) : firstUrl;
-    let headers = options.checkpoint?.headers ?? {};
-    for (;;) {
-      const { text, response } = await this.#getJson(this.#app, url, { ...request, headers });
-      const { envelope, items } = splitJsonItems(text);
-      const page = asCollection(envelope);
-      let next: LineItemCheckpoint | null = null;
-      const link = page.links?.next;
-      if (link?.uri) {
-        const nextHeaders: Record<string, string> = {};
-        for (const h of link.headers ?? []) nextHeaders[h.key] = h.value;
-        if (Object.keys(nextHeaders).length === 0 && page.continuationToken) {
-          nextHeaders['MS-ContinuationToken'] = page.continuationToken;
-        }
-        next = {
-          kind: 'seek',
-          pageIndex: pageIndex + 1,
-          uri: this.#seekNextUri(link.uri, firstUrl),
-          headers: nextHeaders,
-        };
-      }
-      yield { pageIndex, rows: items, next, requestId: response.headers.get('MS-RequestId') };
-      if (!next) return;
-      pageIndex = next.pageIndex;
-      url = this.#pcUrl(next.uri);
-      headers = next.headers;
-    }
-  }
-
-  /** The next seek URI as a /v1 path; a link that does not parse cleanly becomes "original query + seekOperation=Next". */
-  #seekNextUri(linkUri: string, firstUrl: string): string {
-    const fallback = () => {
-      const u = new URL(firstUrl);
-      u.searchParams.set('seekOperation', 'Next');
-      return `${u.pathname}${u.search}`;
-    };
-    if ((linkUri.match(/\?/g) ?? []).length !== 1) return fallback();
-    let parsed: URL;
-    try {
-      parsed = new URL(this.#pcUrl(linkUri));
-    } catch {
-      return fallback();
-    }
-    const seek = [...parsed.searchParams].find(([k]) => k.toLowerCase() === 'seekoperation')?.[1];
-    const size = [...parsed.searchParams].find(([k]) => k.toLowerCase() === 'size')?.[1];
-    if (seek?.toLowerCase() !== 'next' || (size !== undefined && !/^\d+$/.test(size))) return fallback();
-    if (parsed.pathname !== new URL(firstUrl).pathname) return fallback();
-    return `${parsed.pathname}${parsed.search}`;
   }
 }
 
-/** The offset after this page: the link's, when it is well-formed and moves forward; else offset + rows read. */
-function nextOffsetOf(next: Link | null | undefined, offset: number, rowCount: number): number | undefined {
-  if (!next?.uri) return undefined;
-  const computed = offset + rowCount;
-  const match = /[?&]offset=(\d+)(?:&|$)/i.exec(next.uri);
-  if (!match) return computed;
-  const fromLink = Number(match[1]);
-  return Number.isSafeInteger(fromLink) && fromLink > offset ? fromLink : computed;
+/** The judged entries of one list item: the item itself, then each of its amendments. */
+function* listedItems(item: unknown, raw: string, seen: Set<string>): Generator<ListedItem> {
+  const judged = judgeInvoice(item, raw);
+  // The parent's id as sent when usable, even if the parent itself was rejected for another reason.
+  const itemId = isObject(item) ? idText(item.id) : undefined;
+  const parentId = isSafeId(itemId) ? itemId : undefined;
+  if (judged.kind === 'rejected' || !seen.has(judged.invoice.id)) {
+    if (judged.kind === 'invoice') seen.add(judged.invoice.id);
+    yield judged;
+  }
+  if (!isObject(item) || !Array.isArray(item.amendments) || item.amendments.length === 0) return;
+  const rawAmendments = splitJsonArray(rawTopLevelValue(raw, 'amendments') ?? '[]');
+  if (rawAmendments.length !== item.amendments.length) {
+    throw new SyntaxError(
+      `amendments split found ${rawAmendments.length} elements, JSON.parse found ${item.amendments.length}`,
+    );
+  }
+  for (const [index, amendment] of item.amendments.entries()) {
+    const judgedAmendment = judgeInvoice(amendment, rawAmendments[index] ?? '', parentId);
+    if (judgedAmendment.kind === 'rejected') {
+      yield judgedAmendment;
+      continue;
+    }
+    if (seen.has(judgedAmendment.invoice.id)) continue;
+    seen.add(judgedAmendment.invoice.id);
+    if (!judgedAmendment.invoice.amendsOf && parentId) judgedAmendment.invoice.amendsOf = parentId;
+    yield judgedAmendment;
+  }
+}
+
+/** One list item (or amendment) on its own: an invoice, or rejected with its id as sent and why. */
+function judgeInvoice(value: unknown, raw: string, parentId?: string): ListedItem {
+  const what = parentId === undefined ? 'list item' : 'amendment';
+  const rejected = (idAsSent: string, reason: string): ListedItem => ({
+    kind: 'rejected',
+    idAsSent: shortRedacted(idAsSent),
+    reason,
+    ...(parentId === undefined ? {} : { parentId }),
+  });
+  if (!isObject(value)) {
+    return rejected(
+      raw,
+      `${what} is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not an invoice object`,
+    );
+  }
+  const id = idText(value.id);
+  if (!isSafeId(id)) {
+    // As sent: a number too large for a double keeps its digits (JSON.parse would have rounded it).
+    const sent = typeof value.id === 'string' ? value.id : (rawTopLevelValue(raw, 'id') ?? '');
+    const reason =
+      value.id === undefined || value.id === null || value.id === ''
+        ? `${what} has no id`
+        : typeof id !== 'string'
+          ? `${what} id is a ${typeof value.id}${typeof value.id === 'number' ? ' that is not a safe integer' : ''}, not a string`
+          : `${what} id fails the id rule (1-64 letters, digits or dashes, starting with a letter or digit)`;
+    return rejected(sent, reason);
+  }
+  try {
+    return { kind: 'invoice', invoice: asInvoice(value), raw };
+  } catch (e) {
+    return rejected(id, (e as Error).message);
+  }
 }
 
 /** Reads just enough to check the `%PDF` magic, then returns a stream of the whole body (head included). */

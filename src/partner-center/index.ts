@@ -1,13 +1,32 @@
 // Public surface of the Partner Center v1 client.
 export {
-  type LineItemCheckpoint,
-  type LineItemPage,
-  type LineItemReader,
+  type LineItemPagesOptions,
+  type ListedItem,
   type OperationOptions,
   PARTNER_CENTER_SCOPE,
   PartnerCenterClient,
   type PartnerCenterClientOptions,
   type PdfDocument,
 } from './client.js';
-export { type InvoicePart, invoiceParts, type LineItemType, type PagingKind, partRequest } from './parts.js';
-export { asInvoice, type Invoice, type InvoiceDetail, invoiceSchema, type Link } from './schemas.js';
+export { InvalidCheckpointError, type LineItemCheckpoint, lineItemCheckpointSchema } from './line-items.js';
+export {
+  type InvoicePart,
+  invoiceParts,
+  type LineItemRequest,
+  type LineItemType,
+  lineItemRequestSchema,
+  MAX_LINE_ITEM_PAGE_SIZE,
+  type PagingKind,
+  partRequest,
+  type SkippedEntry,
+  type TaxReceiptRef,
+  taxReceipts,
+} from './parts.js';
+export {
+  asInvoice,
+  InvalidResponseError,
+  type Invoice,
+  type InvoiceDetail,
+  invoiceSchema,
+  type Link,
+} from './schemas.js';

@@ -1,5 +1,6 @@
-// zod schemas for what the v1 client relies on (ids, links, invoiceDetails); everything else passes through
-// untouched, so unknown fields, new enum values and type drift never fail a sync.
+// zod schemas for what the v1 client relies on (ids, links, collection envelopes); everything else passes through
+// untouched, so unknown fields, new enum values and type drift never fail a sync. Entries of `invoiceDetails` and
+// `taxReceipts` are judged one by one where they are used (parts.ts), never as a condition of the invoice.
 import { z } from 'zod';
 
 export const linkSchema = z.looseObject({
@@ -20,9 +21,10 @@ export const invoiceDetailSchema = z.looseObject({
 export type InvoiceDetail = z.infer<typeof invoiceDetailSchema>;
 
 export const taxReceiptSchema = z.looseObject({
-  id: z.union([z.string(), z.number()]),
+  id: z.union([z.string().min(1), z.number()]),
   taxReceiptPdfDownloadLink: z.string().nullish(),
 });
+export type TaxReceipt = z.infer<typeof taxReceiptSchema>;
 
 export const invoiceSchema = z.looseObject({
   id: z.string().min(1),
@@ -34,9 +36,10 @@ export const invoiceSchema = z.looseObject({
   invoiceType: z.string().nullish(),
   amendsOf: z.string().nullish(),
   pdfDownloadLink: z.string().nullish(),
-  taxReceipts: z.array(taxReceiptSchema).nullish(),
-  invoiceDetails: z.array(invoiceDetailSchema).nullish(),
-  // Validated one by one as invoices when flattened.
+  // Anything at all in these arrays: one unusable entry must not make the whole invoice unusable.
+  taxReceipts: z.array(z.unknown()).nullish(),
+  invoiceDetails: z.array(z.unknown()).nullish(),
+  // Judged one by one as invoices of their own when the list is walked.
   amendments: z.array(z.unknown()).nullish(),
 });
 export type Invoice = z.infer<typeof invoiceSchema>;
@@ -48,21 +51,40 @@ export const collectionSchema = z.looseObject({
 });
 export type Collection = z.infer<typeof collectionSchema>;
 
-/** Validates and returns the SAME object (never a re-built copy), so key order and unknown fields survive. */
+/** A response body that does not have the shape the client relies on: the same body fails the same way again. */
+export class InvalidResponseError extends TypeError {
+  override name = 'InvalidResponseError';
+  readonly retriable = false;
+}
+
+function problemsOf(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** A numeric id (a safe integer) as its decimal text; anything else unchanged. */
+export function idText(value: unknown): unknown {
+  return typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+}
+
+/**
+ * Validates and returns the SAME object (never a re-built copy), so key order and unknown fields survive. The only
+ * change made in place: a numeric `id` or `amendsOf` (a safe integer) becomes its decimal text.
+ */
 export function asInvoice(value: unknown): Invoice {
-  const result = invoiceSchema.safeParse(value);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new TypeError(`unexpected invoice shape: ${problems}`);
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const o = value as Record<string, unknown>;
+    if (typeof o.id === 'number') o.id = idText(o.id);
+    if (typeof o.amendsOf === 'number') o.amendsOf = idText(o.amendsOf);
   }
+  const result = invoiceSchema.safeParse(value);
+  if (!result.success) throw new InvalidResponseError(`unexpected invoice shape: ${problemsOf(result.error)}`);
   return value as Invoice;
 }
 
 export function asCollection(value: unknown): Collection {
   const result = collectionSchema.safeParse(value);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new TypeError(`unexpected collection page shape: ${problems}`);
+    throw new InvalidResponseError(`unexpected collection page shape: ${problemsOf(result.error)}`);
   }
   return value as Collection;
 }

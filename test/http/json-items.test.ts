@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitJsonItems } from '../../src/http/index.js';
+import { rawTopLevelValue, splitJsonArray, splitJsonItems } from '../../src/http/json-items.js';
 
 describe('splitJsonItems', () => {
   it('returns each items element verbatim (no re-serialization) and the parsed envelope', () => {
@@ -77,5 +77,52 @@ describe('splitJsonItems on awkward text', () => {
       expect(items.map((raw) => JSON.parse(raw))).toEqual(values);
       for (const raw of items) expect(text.includes(raw)).toBe(true);
     }
+  });
+});
+
+describe('rawTopLevelValue', () => {
+  const text =
+    '\uFEFF{ "id" : "G1", "totalCharges": 12345678901234567.89 ,"paid":-0.10e+2,"nested":{"totalCharges":1},' +
+    '"list":[1, {"a":"]"}],"s":"x\\"y","t":true,"n":null,"big":12345678901234567890}';
+
+  it('returns the exact text of a top-level value, numbers with every digit', () => {
+    expect(rawTopLevelValue(text, 'totalCharges')).toBe('12345678901234567.89');
+    expect(rawTopLevelValue(text, 'paid')).toBe('-0.10e+2');
+    expect(rawTopLevelValue(text, 'big')).toBe('12345678901234567890');
+    expect(rawTopLevelValue(text, 'id')).toBe('"G1"');
+    expect(rawTopLevelValue(text, 'nested')).toBe('{"totalCharges":1}');
+    expect(rawTopLevelValue(text, 'list')).toBe('[1, {"a":"]"}]');
+    expect(rawTopLevelValue(text, 's')).toBe('"x\\"y"');
+    expect(rawTopLevelValue(text, 't')).toBe('true');
+    expect(rawTopLevelValue(text, 'n')).toBe('null');
+  });
+
+  it('ignores nested keys of the same name and says undefined for an absent key', () => {
+    expect(rawTopLevelValue('{"a":{"totalCharges":1}}', 'totalCharges')).toBeUndefined();
+    expect(rawTopLevelValue('{"a":1}', 'b')).toBeUndefined();
+    expect(rawTopLevelValue('{"\\u0074otal":7}', 'total')).toBe('7');
+    expect(rawTopLevelValue('{"last":3.0}', 'last')).toBe('3.0');
+  });
+
+  it('agrees with JSON.parse on every top-level value of generated objects', () => {
+    const value = {
+      a: 'x,}]"\\',
+      b: [1, { c: '}' }],
+      d: { e: [null, true] },
+      f: -1.5e-7,
+      g: '',
+    };
+    const text = JSON.stringify(value, null, 2);
+    for (const [key, expected] of Object.entries(value)) {
+      expect(JSON.parse(rawTopLevelValue(text, key) ?? 'undefined')).toEqual(expected);
+    }
+  });
+});
+
+describe('splitJsonArray', () => {
+  it('returns each element verbatim, line breaks between tokens removed', () => {
+    expect(splitJsonArray('[ {"a":1.50},\r\n null , "x,]" ,[2] ]')).toEqual(['{"a":1.50}', 'null', '"x,]"', '[2]']);
+    expect(splitJsonArray('[]')).toEqual([]);
+    expect(() => splitJsonArray('{"a":1}')).toThrow(/expected a JSON array/);
   });
 });

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/http/index.js';
+import { taxReceipts } from '../../src/partner-center/index.js';
+import { startLoopbackServer } from '../http/loopback-server.js';
 import { type Simulator, startSimulator } from '../simulator/index.js';
 import { pdfBytes } from '../simulator/pdf.js';
 import { simClient } from './support.js';
@@ -97,14 +98,47 @@ describe('invoice and receipt PDFs', () => {
     }
   });
 
-  it('refuses a signed link to a host that is not allowed, without fetching it', async () => {
+  it('a signed link to a host off the allow-list is not fetched: the statement is used, with a note', async () => {
     const pc = simClient(signed, { isAllowedLink: undefined });
     const before = signed.requests.length;
-    const error = (await pc.openInvoicePdf('G000024130').catch((e: unknown) => e)) as ApiError;
-    expect(error).toBeInstanceOf(ApiError);
-    expect(error.code).toBe('LinkNotAllowed');
-    expect(error.message).not.toMatch(/sig=/);
-    expect(signed.requests.slice(before).filter((r) => r.host === 'blob')).toEqual([]);
+    const pdf = await pc.openInvoicePdf('G000024130');
+    expect(pdf.source).toBe('statement');
+    expect(pdf.note).toMatch(/pdfDownloadLink host 127\.0\.0\.1:\d+ is not on the link allow-list/);
+    expect(pdf.note).not.toMatch(/sig=/);
+    expect((await bytesOf(pdf.stream)).equals(statementPdf('G000024130'))).toBe(true);
+    const made = signed.requests.slice(before);
+    expect(made.filter((r) => r.host === 'blob')).toEqual([]);
+    expect(made.map((r) => r.path)).toEqual(['/v1/invoices/G000024130', '/v1/invoices/G000024130/documents/statement']);
+  });
+
+  it('a by-id pdfDownloadLink to an off-list https host: that host is never contacted, the statement is fetched once', async () => {
+    const offList = await startLoopbackServer((_req, res) => {
+      res.end('%PDF-1.7 not this one');
+    });
+    try {
+      const link = `${offList.url.replace('http:', 'https:')}/statements/G016907411.pdf?se=2030-01-01&sig=SECRETSIG`;
+      const invoice = { ...relative.dataset.invoiceJson('G016907411'), pdfDownloadLink: link };
+      relative.faults.add({
+        kind: 'status',
+        status: 200,
+        path: /^\/v1\/invoices\/G016907411$/,
+        body: JSON.stringify(invoice),
+        headers: { 'content-type': 'application/json' },
+      });
+      const before = relative.requests.length;
+      const pdf = await simClient(relative).openInvoicePdf('G016907411');
+      expect(pdf).toMatchObject({ source: 'statement' });
+      expect(pdf.note).toContain('is not on the link allow-list');
+      expect(pdf.note).not.toContain('SECRETSIG');
+      expect((await bytesOf(pdf.stream)).equals(statementPdf('G016907411'))).toBe(true);
+      expect(relative.requests.slice(before).map((r) => r.path)).toEqual([
+        '/v1/invoices/G016907411',
+        '/v1/invoices/G016907411/documents/statement',
+      ]);
+      expect(offList.connections).toBe(0);
+    } finally {
+      await offList.stop();
+    }
   });
 
   it('a body that is not a PDF falls back to the statement, and fails there with NotAPdf', async () => {
@@ -123,10 +157,11 @@ describe('invoice and receipt PDFs', () => {
   it('downloads tax receipts', async () => {
     const pc = simClient(relative);
     const { invoice } = await pc.getInvoice('G000024130');
-    const receipts = invoice.taxReceipts ?? [];
+    const { receipts, skipped } = taxReceipts(invoice);
+    expect(skipped).toEqual([]);
     expect(receipts.length).toBe(2);
     for (const receipt of receipts) {
-      const rid = String(receipt.id);
+      const rid = receipt.id;
       const { stream } = await pc.openReceiptPdf('G000024130', rid);
       const expected = pdfBytes(`receipt:1:G000024130:${rid}`, `Tax receipt ${rid}`);
       expect((await bytesOf(stream)).equals(expected)).toBe(true);

@@ -114,7 +114,7 @@ async function runAgainst(settings: Record<string, string>) {
 
 const PLANTED_SIG = 'PlantedSignature0123456789abcdefXYZ%3D';
 
-describe('a pdfDownloadLink off the allow-list is refused, recorded and never fetched', () => {
+describe('a pdfDownloadLink off the allow-list is never fetched: the PDF comes from /documents/statement', () => {
   const cases = [
     { name: 'https to a host that is not allow-listed', link: () => `https://127.0.0.2:${recorderPort}` },
     {
@@ -136,18 +136,19 @@ describe('a pdfDownloadLink off the allow-list is refused, recorded and never fe
       try {
         const pdfFetches = () => sim.requests.filter((r) => r.host === 'blob' && r.path.includes(legacy.id)).length;
         const pdfFetchesBefore = pdfFetches();
+        const statements = () =>
+          sim.requests.filter((r) => r.path === `/v1/invoices/${legacy.id}/documents/statement`).length;
+        const statementsBefore = statements();
         const { result, lines, hostLog } = await runAgainst({ PARTNER_CENTER_API_URL: origin(proxy) });
         const invoice = result.invoices.find((i) => i.invoiceId === legacy.id);
-        expect(invoice?.state).toBe('failed');
-        expect(invoice?.lastError).toMatch(/pdfDownloadLink host .* is not allowed; not fetched/);
-        expect(invoice?.lastError).not.toContain(PLANTED_SIG);
-        expect(hostLog.some((l) => l.includes('not allowed'))).toBe(true);
+        expect(invoice?.state).toBe('complete');
+        expect(lines.some((l) => l.includes('PdfSaved') && l.includes('"source":"statement"'))).toBe(true);
         expect([...hostLog, ...lines].join('\n')).not.toContain(PLANTED_SIG);
         // Never fetched: no connection to the recorder, no request to the simulator's blob host.
         expect(connections).toBe(before);
         expect(pdfFetches()).toBe(pdfFetchesBefore);
-        // No PDF was stored from anywhere else either.
-        expect(invoice?.pdfSha256).toBeFalsy();
+        expect(statements()).toBe(statementsBefore + 1);
+        expect(invoice?.pdfSha256).toBeTruthy();
       } finally {
         await new Promise((resolve) => proxy.close(resolve));
       }

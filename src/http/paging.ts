@@ -1,0 +1,31 @@
+// The page shape every line-item source yields (Partner Center v1 pages, Graph v2 manifest blobs), so the export
+// loop is one `for await` over pages whatever the source, and resumes from the checkpoint the last page carried.
+
+/** One page of a part's rows, as a source serves it. */
+export interface Page<C> {
+  /** The rows as NDJSON bytes: every row verbatim (its JSON text exactly as the API sent it, line breaks
+   *  between tokens removed) on one line, each line ending in "\n". Empty Buffer for a page without rows. */
+  ndjson: Buffer;
+  /** Rows in `ndjson`. */
+  rows: number;
+  /** Rows the source served from the start of the part through this page, counted by the source itself (from
+   *  its own position: offset, or a count carried in its checkpoint), independently of whoever writes the rows. */
+  rowsThrough: number;
+  /** Where to resume after this page; null when this is the last page. */
+  next: C | null;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** NDJSON bytes of rows that are already one line each: every row followed by "\n"; empty for no rows. */
+export function ndjsonOf(rows: readonly (string | Buffer)[]): Buffer {
+  if (rows.length === 0) return Buffer.alloc(0);
+  if (typeof rows[0] === 'string' && rows.every((r) => typeof r === 'string')) {
+    return Buffer.from(`${(rows as string[]).join('\n')}\n`, 'utf8');
+  }
+  const parts: Buffer[] = [];
+  for (const row of rows) {
+    parts.push(typeof row === 'string' ? Buffer.from(row, 'utf8') : row, NEWLINE);
+  }
+  return Buffer.concat(parts);
+}
