@@ -2,18 +2,9 @@
 // it: its states, its progress (where the next page starts, what is staged) as ONE value with a validated codec,
 // and the earlier versions kept when its data changed. Every job reads and writes a part through these types.
 import { z } from 'zod';
+import { lineItemCheckpointSchema } from '../partner-center/index.js';
 
-// PENDING-MERGE: these three mirror the clients' schemas (contracts.md) until the clients export them.
-const lineItemCheckpointSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('offset'), pageIndex: z.number().int().min(0), offset: z.number().int().min(0) }),
-  z.strictObject({
-    kind: z.literal('seek'),
-    pageIndex: z.number().int().min(0),
-    uri: z.string(),
-    headers: z.record(z.string(), z.string()),
-    rowsThrough: z.number().int().min(0),
-  }),
-]);
+// PENDING-MERGE: mirrors the Graph client's schema (contracts.md) until it exports it.
 const manifestCheckpointSchema = z.strictObject({
   blobIndex: z.number().int().min(0),
   line: z.number().int().min(0),

@@ -6,8 +6,7 @@ import { createHash } from 'node:crypto';
 import { applyEdits, modify } from 'jsonc-parser';
 import { rawTopLevelValue } from '../http/json-items.js';
 import { redactText } from '../http/redact.js';
-import { isSafeId } from '../ids.js';
-import { type Invoice, type InvoicePart, invoiceParts, partRequest } from '../partner-center/index.js';
+import { type Invoice, type InvoicePart, invoiceParts, partRequest, taxReceipts } from '../partner-center/index.js';
 import {
   decodeNotes,
   decodeReceipts,
@@ -145,7 +144,7 @@ export async function syncInvoice(
   );
 
   const { parts, skipped } = invoiceParts(invoice);
-  for (const s of skipped) notes.add(`invoiceDetails[${s.index}] skipped: ${s.reason}`);
+  for (const s of skipped) notes.add(`${s.reason}: skipped`);
   const nowIso = new Date(deps.now()).toISOString();
   for (const part of parts) await recordPart(deps, entity, invoice, part, fullResync, nowIso, log);
 
@@ -241,16 +240,9 @@ async function saveReceipts(
   notes: Set<string>,
 ): Promise<SavedReceipt[]> {
   const saved = new Map(decodeReceipts(entity).map((r) => [r.id, r]));
-  const entries = Array.isArray(invoice.taxReceipts) ? (invoice.taxReceipts as unknown[]) : [];
-  for (const [index, entry] of entries.entries()) {
-    const rawId = entry && typeof entry === 'object' ? (entry as { id?: unknown }).id : undefined;
-    const receiptId = typeof rawId === 'number' && Number.isSafeInteger(rawId) ? String(rawId) : rawId;
-    if (!isSafeId(receiptId)) {
-      notes.add(
-        `taxReceipts[${index}] skipped: no usable id (${redactText(JSON.stringify(rawId ?? null)).slice(0, 80)})`,
-      );
-      continue;
-    }
+  const { receipts, skipped } = taxReceipts(invoice);
+  for (const s of skipped) notes.add(`${s.reason}: skipped`);
+  for (const { id: receiptId } of receipts) {
     if (saved.has(receiptId) && !again) continue;
     const path = receiptPdfPath(entity.billingPeriod, entity.invoiceId, receiptId);
     const opened = await deps.partnerCenter.openReceiptPdf(entity.invoiceId, receiptId, { correlationId });
