@@ -221,11 +221,14 @@ async function exportManifest(ctx: ExportContext, first: Manifest): Promise<Expo
   for (let attempt = 0; ; attempt++) {
     const checkpoint = parseCheckpoint(ctx.part.checkpoint);
     const lines = async function* (): AsyncGenerator<Chunk> {
-      for await (const chunk of deps.graph.manifestLines(manifest, {
-        checkpoint: (checkpoint as { blobIndex: number; line: number } | undefined) ?? undefined,
+      const saved = checkpoint as { blobIndex: number; line: number; rowsThrough?: number } | undefined;
+      for await (const page of deps.graph.manifestPages(manifest, {
+        // Interim adapter: a checkpoint saved before rowsThrough existed counts the rows staged so far.
+        checkpoint: saved ? { rowsThrough: ctx.part.rows, ...saved } : undefined,
         maxLines: deps.settings.LINE_ITEM_PAGE_SIZE,
       })) {
-        yield { rows: chunk.rows, next: chunk.next };
+        const rows = page.rows === 0 ? [] : page.ndjson.toString('utf8').slice(0, -1).split('\n');
+        yield { rows, next: page.next };
       }
     };
     try {
