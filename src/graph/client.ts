@@ -3,6 +3,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, Pipeline, PipelineResponse } from '@azure/core-rest-pipeline';
 import { ApiError } from '../http/errors.js';
+import type { Page } from '../http/paging.js';
 import {
   createPipeline,
   defaultHttpClient,
@@ -12,8 +13,14 @@ import {
 } from '../http/pipeline.js';
 import { redactUrl } from '../http/redact.js';
 import { DisallowedLinkError, SasExpiredError, UnexpectedOperationError } from './errors.js';
-import { readBlobLines } from './lines.js';
-import { type Manifest, manifestSchema } from './manifest.js';
+import {
+  checkManifest,
+  type Manifest,
+  type ManifestCheckpoint,
+  manifestCheckpointSchema,
+  manifestSchema,
+  readManifestPages,
+} from './lines.js';
 
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 
@@ -37,6 +44,8 @@ export interface GraphBillingClientOptions {
   httpClient?: HttpClient;
   /** Poll interval used when the service sends no Retry-After (seconds). */
   defaultRetryAfterSeconds?: number;
+  /** The longest JSON line an export blob may hold (default 4 MiB, setting MAX_LINE_BYTES). */
+  maxLineBytes?: number;
   /** Telemetry of every HTTP attempt (retries included): host `graph`, export blobs `blob`. */
   onRequestCompleted?: (info: RequestTelemetry) => void;
 }
@@ -58,25 +67,15 @@ export type OperationState =
   | { status: 'noData'; code: '5000'; message: string }
   | { status: 'failed'; code: string; message: string };
 
-export interface ManifestCheckpoint {
-  blobIndex: number;
-  /** Lines of blob `blobIndex` already yielded (empty lines are not counted). */
-  line: number;
-}
-
-export interface ManifestChunk {
-  /** JSON Lines rows, verbatim. */
-  rows: string[];
-  /** Where to resume after this chunk; `null` on the last chunk of the manifest. */
-  next: ManifestCheckpoint | null;
-  blobIndex: number;
-}
-
-export interface ManifestLinesOptions {
-  checkpoint?: ManifestCheckpoint;
+export interface ManifestPagesOptions {
+  /** Where to resume: the `next` of the last page whose rows are durable; absent for the start. */
+  checkpoint?: ManifestCheckpoint | null;
+  /** Rows per page (default 2000). */
   maxLines?: number;
   abortSignal?: AbortSignal;
 }
+
+export const DEFAULT_MAX_LINE_BYTES = 4 * 1024 ** 2;
 
 /** Graph's "no data available (yet)" failure code: legacy invoices, or data not published yet (ref §7). */
 const NO_DATA_CODE = '5000';
@@ -100,6 +99,7 @@ export class GraphBillingClient {
   readonly #baseUrl: string;
   readonly #isAllowedLink: (url: URL) => boolean;
   readonly #defaultRetryAfter: number;
+  readonly #maxLineBytes: number;
   readonly #api: Pipeline;
   readonly #blobs: Pipeline;
   readonly #httpClient: HttpClient;
@@ -108,6 +108,7 @@ export class GraphBillingClient {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#isAllowedLink = options.isAllowedLink ?? defaultGraphLinkPolicy;
     this.#defaultRetryAfter = options.defaultRetryAfterSeconds ?? 30;
+    this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     const common = {
       timeoutMs: options.timeoutMs,
       maxRetries: options.maxRetries,
@@ -188,14 +189,24 @@ export class GraphBillingClient {
     );
   }
 
-  /** Rows of every blob in manifest order, in chunks of at most `maxLines`, resumable from a checkpoint. */
-  manifestLines(manifest: Manifest, options: ManifestLinesOptions = {}): AsyncIterableIterator<ManifestChunk> {
-    const root = new URL(manifest.rootDirectory);
-    this.#allowed('manifest rootDirectory', root);
-    return readBlobLines({
-      manifest,
-      checkpoint: options.checkpoint ?? { blobIndex: 0, line: 0 },
-      maxLines: Math.max(1, options.maxLines ?? 2000),
+  /**
+   * Rows of every blob in manifest order, in pages of at most `maxLines` (a page never spans two blobs),
+   * resumable from a checkpoint. Before any blob is fetched: the rootDirectory must be allowed, the dataFormat
+   * known and blobCount equal to the blobs listed; the checkpoint is validated.
+   */
+  async *manifestPages(
+    manifest: Manifest,
+    options: ManifestPagesOptions = {},
+  ): AsyncIterableIterator<Page<ManifestCheckpoint>> {
+    this.#allowed('manifest rootDirectory', new URL(manifest.rootDirectory));
+    checkManifest(manifest);
+    const checkpoint = options.checkpoint
+      ? manifestCheckpointSchema.parse(options.checkpoint)
+      : { blobIndex: 0, line: 0, rowsThrough: 0 };
+    yield* readManifestPages(manifest, {
+      checkpoint,
+      maxLines: Math.max(1, Math.floor(options.maxLines ?? 2000)),
+      maxLineBytes: this.#maxLineBytes,
       open: (url, blobIndex) => this.#openBlob(url, blobIndex, options.abortSignal),
     });
   }
@@ -223,13 +234,13 @@ export class GraphBillingClient {
     options: { correlationId?: string; abortSignal?: AbortSignal },
   ): Promise<Manifest> {
     const inline = operation.resourceLocation;
-    if (inline && typeof inline === 'object') return manifestSchema.parse(inline);
+    if (inline && typeof inline === 'object') return asManifest(inline);
     const link = operation['resourceLocation@odata.navigationLink'] ?? inline;
     if (typeof link !== 'string' || !link) {
       throw new UnexpectedOperationError('The export succeeded but names no manifest (no resourceLocation)');
     }
     const url = this.#graphLink('manifest link', new URL(link, this.#baseUrl));
-    return manifestSchema.parse((await this.#getJson(url, 'get export manifest', options)).json);
+    return asManifest((await this.#getJson(url, 'get export manifest', options)).json);
   }
 
   async #getJson(
@@ -268,6 +279,13 @@ export class GraphBillingClient {
     }
     return url;
   }
+}
+
+function asManifest(value: unknown): Manifest {
+  const result = manifestSchema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  throw new UnexpectedOperationError(`The export manifest does not have the expected shape: ${problems}`);
 }
 
 /** Storage answers 403 AuthenticationFailed for an expired or otherwise rejected SAS. */

@@ -1,19 +1,33 @@
 // Public surface of the Graph v2 billed-export client (src/graph/).
 export {
   type AttributeSet,
+  DEFAULT_MAX_LINE_BYTES,
   defaultGraphLinkPolicy,
   type ExportKind,
   GRAPH_SCOPE,
   GraphBillingClient,
   type GraphBillingClientOptions,
-  type ManifestCheckpoint,
-  type ManifestChunk,
-  type ManifestLinesOptions,
+  type ManifestPagesOptions,
   type OperationState,
   parseRetryAfter,
   type StartExportOptions,
   type StartedExport,
 } from './client.js';
-export { DisallowedLinkError, SasExpiredError, UnexpectedOperationError } from './errors.js';
-export { jsonLines } from './lines.js';
-export { blobUrl, type Manifest, type ManifestBlob, manifestSchema } from './manifest.js';
+export {
+  DisallowedLinkError,
+  LineTooLongError,
+  ManifestMismatchError,
+  SasExpiredError,
+  UnexpectedOperationError,
+  UnsupportedDataFormatError,
+} from './errors.js';
+export {
+  blobUrl,
+  checkManifest,
+  jsonLines,
+  type Manifest,
+  type ManifestBlob,
+  type ManifestCheckpoint,
+  manifestCheckpointSchema,
+  manifestSchema,
+} from './lines.js';

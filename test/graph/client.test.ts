@@ -5,14 +5,19 @@ import { StaticTokenCredential } from '../../src/auth/index.js';
 import {
   DisallowedLinkError,
   GraphBillingClient,
+  LineTooLongError,
   type Manifest,
   type ManifestCheckpoint,
-  type ManifestChunk,
+  ManifestMismatchError,
   type OperationState,
   SasExpiredError,
   UnexpectedOperationError,
+  UnsupportedDataFormatError,
 } from '../../src/graph/index.js';
+import type { Page } from '../../src/http/paging.js';
 import { graphThrottle, type Simulator, startSimulator } from '../simulator/index.js';
+
+type ManifestChunk = Page<ManifestCheckpoint> & { rowTexts: string[] };
 
 const INVOICE = 'G016907411';
 const LEGACY = 'D02005YFHI';
@@ -53,7 +58,11 @@ async function readAll(
   maxLines = 6,
 ): Promise<ManifestChunk[]> {
   const chunks: ManifestChunk[] = [];
-  for await (const chunk of client.manifestLines(manifest, { checkpoint, maxLines })) chunks.push(chunk);
+  for await (const page of client.manifestPages(manifest, { checkpoint, maxLines })) {
+    const rowTexts = page.rows === 0 ? [] : page.ndjson.toString('utf8').slice(0, -1).split('\n');
+    expect(rowTexts).toHaveLength(page.rows);
+    chunks.push({ ...page, rowTexts });
+  }
   return chunks;
 }
 
@@ -82,7 +91,7 @@ describe('GraphBillingClient (link manifests, several blobs)', () => {
       expect(manifest.blobs.length).toBeGreaterThan(1);
       const chunks = await readAll(client, manifest);
       const expected = Array.from({ length: rows }, (_, i) => sim.dataset.v2Row(INVOICE, kind, i));
-      expect(chunks.flatMap((c) => c.rows)).toEqual(expected);
+      expect(chunks.flatMap((c) => c.rowTexts)).toEqual(expected);
       expect(chunks.at(-1)!.next).toBeNull();
     }
     // The manifest came by navigation link: a second GET on the Graph host.
@@ -104,13 +113,33 @@ describe('GraphBillingClient (link manifests, several blobs)', () => {
     if (done.status !== 'succeeded') throw new Error(done.status);
     expect(done.manifest.rootDirectory).toContain('Fragment=basic');
     const straight = await readAll(client, done.manifest);
-    const all = straight.flatMap((c) => c.rows);
+    const all = straight.flatMap((c) => c.rowTexts);
     let consumed = 0;
     for (const chunk of straight.slice(0, -1)) {
-      consumed += chunk.rows.length;
-      const rest = (await readAll(client, done.manifest, chunk.next!)).flatMap((c) => c.rows);
+      consumed += chunk.rows;
+      const rest = (await readAll(client, done.manifest, chunk.next!)).flatMap((c) => c.rowTexts);
       expect(rest).toEqual(all.slice(consumed));
     }
+  });
+
+  it('refuses an unknown dataFormat or a blobCount that does not match, before any blob is fetched', async () => {
+    const started = await client.startExport('usage', INVOICE);
+    const done = (await pollUntilDone(client, started.operationLocation)).at(-1)!;
+    if (done.status !== 'succeeded') throw new Error(done.status);
+    const blobReads = () => sim.requests.filter((r) => r.host === 'blob').length;
+    const before = blobReads();
+    await expect(readAll(client, { ...done.manifest, dataFormat: 'parquet' })).rejects.toThrowError(
+      UnsupportedDataFormatError,
+    );
+    await expect(readAll(client, { ...done.manifest, blobCount: done.manifest.blobCount + 1 })).rejects.toThrowError(
+      ManifestMismatchError,
+    );
+    expect(blobReads()).toBe(before);
+    // The documented names, in any case, read as usual.
+    const rows = (await readAll(client, { ...done.manifest, dataFormat: 'COMPRESSEDJSONLINES' })).flatMap(
+      (c) => c.rowTexts,
+    );
+    expect(rows).toHaveLength(sim.dataset.v2Rows(INVOICE, 'usage'));
   });
 
   it('an expired SAS raises SasExpiredError (no signature in it); a fresh poll gives a working manifest', async () => {
@@ -123,7 +152,7 @@ describe('GraphBillingClient (link manifests, several blobs)', () => {
     expect(String((error as Error).message)).not.toMatch(/sig=|se=/);
     const again = await client.checkOperation(started.operationLocation);
     if (again.status !== 'succeeded') throw new Error(again.status);
-    const rows = (await readAll(client, again.manifest)).flatMap((c) => c.rows);
+    const rows = (await readAll(client, again.manifest)).flatMap((c) => c.rowTexts);
     expect(rows).toHaveLength(sim.dataset.v2Rows(INVOICE, 'usage'));
   });
 
@@ -228,7 +257,7 @@ describe('GraphBillingClient (link manifests, several blobs)', () => {
 
     sim.faults.add({ host: 'blob', method: 'GET', kind: 'status', status: 500, body: 'boom' });
     const before = sim.requests.length;
-    expect((await readAll(fast, done.manifest)).flatMap((c) => c.rows)).toHaveLength(rows);
+    expect((await readAll(fast, done.manifest)).flatMap((c) => c.rowTexts)).toHaveLength(rows);
     expect(sim.requests.slice(before).filter((r) => r.host === 'blob')[0]!.status).toBe(500);
 
     sim.faults.add({ host: 'blob', method: 'GET', kind: 'resetMidBody' });
@@ -265,10 +294,19 @@ describe('GraphBillingClient (inline manifests)', () => {
     const state = await client.checkOperation(started.operationLocation);
     if (state.status !== 'succeeded') throw new Error(state.status);
     expect(state.manifest.blobCount).toBe(1);
-    const rows = (await readAll(client, state.manifest, undefined, 2000)).flatMap((c) => c.rows);
+    const rows = (await readAll(client, state.manifest, undefined, 2000)).flatMap((c) => c.rowTexts);
     expect(rows).toEqual(
       Array.from({ length: sim.dataset.v2Rows(INVOICE, 'usage') }, (_, i) => sim.dataset.v2Row(INVOICE, 'usage', i)),
     );
     expect(sim.requests.some((r) => r.path.includes('/manifests/'))).toBe(false);
+  });
+
+  it('maxLineBytes bounds every export row: a row longer than it fails the read with the cap error', async () => {
+    const client = clientFor(sim, { maxLineBytes: 64 });
+    const started = await client.startExport('usage', INVOICE);
+    const state = await client.checkOperation(started.operationLocation);
+    if (state.status !== 'succeeded') throw new Error(state.status);
+    await expect(readAll(client, state.manifest)).rejects.toThrowError(LineTooLongError);
+    await expect(readAll(client, state.manifest)).rejects.toThrow(/maxLineBytes = 64 bytes \(setting MAX_LINE_BYTES\)/);
   });
 });
