@@ -146,3 +146,22 @@ export function apiErrorFromResponse(response: PipelineResponse, bodyText?: stri
     url: response.request.url,
   });
 }
+
+// PENDING-MERGE: interim versions until the clients' error work lands (contracts.md); theirs replace these.
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const e = error as Error & { statusCode?: number; code?: string };
+    const text = [error.name, e.statusCode ? `HTTP ${e.statusCode}` : '', e.code ?? '', error.message]
+      .filter(Boolean)
+      .join(' ');
+    return redactText(text).slice(0, 2000);
+  }
+  return redactText(String(error)).slice(0, 2000) || 'unknown failure';
+}
+export type FailureKind = 'transient' | 'permanent';
+export function failureKind(error: unknown): FailureKind {
+  if (error instanceof ApiError) return error.retriable ? 'transient' : 'permanent';
+  const name = (error as { name?: string })?.name;
+  if (name === 'InvalidIdError' || name === 'ZodError' || name === 'MalformedMessageError') return 'permanent';
+  return 'transient';
+}

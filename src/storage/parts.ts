@@ -2,14 +2,8 @@
 // it: its states, its progress (where the next page starts, what is staged) as ONE value with a validated codec,
 // and the earlier versions kept when its data changed. Every job reads and writes a part through these types.
 import { z } from 'zod';
+import { manifestCheckpointSchema } from '../graph/index.js';
 import { lineItemCheckpointSchema } from '../partner-center/index.js';
-
-// PENDING-MERGE: mirrors the Graph client's schema (contracts.md) until it exports it.
-const manifestCheckpointSchema = z.strictObject({
-  blobIndex: z.number().int().min(0),
-  line: z.number().int().min(0),
-  rowsThrough: z.number().int().min(0),
-});
 
 export const PART_STATES = [
   'queued',
