@@ -315,9 +315,16 @@ async function sendGzip(gzip: ReturnType<typeof createGzip>, chunks: Iterable<st
   for (const chunk of chunks) {
     if (gzip.destroyed) return;
     if (!gzip.write(chunk)) {
+      // Both listeners go once either fires: `once('close')` alone stayed behind after every drain, and a large
+      // blob piled up enough of them for a MaxListenersExceededWarning.
       await new Promise<void>((resolve) => {
-        gzip.once('drain', resolve);
-        gzip.once('close', resolve);
+        const done = () => {
+          gzip.off('drain', done);
+          gzip.off('close', done);
+          resolve();
+        };
+        gzip.on('drain', done);
+        gzip.on('close', done);
       });
     }
   }
