@@ -1045,7 +1045,8 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     // once it is covered, so `current` only grows.
     const perDay = Array.from({ length: covered }, (_, d) => {
       const h = hashString(`${seed}|unbilled|${kind}|${currency}|${month}|${d + 1}`);
-      return Math.max(1, rowsPerDay - Math.floor(rowsPerDay / 2) + (h % (rowsPerDay + 1)));
+      const spread = Math.floor(rowsPerDay / 2);
+      return Math.max(1, rowsPerDay - spread + (h % (2 * spread + 1)));
     });
     const starts: number[] = [];
     let rows = 0;
