@@ -101,6 +101,11 @@ export interface DatasetOptions {
    * e.g. `{ raw: '{"id":12345}' }`, `{ raw: '"not an object"' }`, `{ raw: 'null', at: 0 }`. Pages count them.
    */
   listItems?: { raw: string; at?: number }[];
+  /**
+   * Prefix of `customerId` on OneTime (new-commerce billing) rows, v1 and v2: default `'org:'`, as the docs' example
+   * (`"customerId": "org:9060d13d-..."`); `''` writes the bare id, as legacy and usage rows always do.
+   */
+  oneTimeCustomerIdPrefix?: string;
   /** Unbilled (current / last month) exports: the currencies that have data and the mean rows per day. */
   unbilled?: { currencies?: string[]; rowsPerDay?: number };
 }
@@ -481,6 +486,8 @@ interface RowContext {
   pools: Pools;
   /** Unbilled data: the day of the month of row `index` (billed rows pick a random day). */
   dayOf?: (index: number) => number;
+  /** Written before the customer id on OneTime rows (default `org:`). */
+  oneTimeCustomerPrefix: string;
 }
 
 const POOL = 256;
@@ -607,7 +614,8 @@ function rowFields(ctx: RowContext, index: number, w: RowWriter): number {
   const mpn = String(rnd.int(1_000_000, 9_999_999));
   w.add('partnerId', str(PARTNER_ID));
   if (shape === 'dailyRated') w.add('partnerName', str(''));
-  w.add('customerId', str(shape === 'oneTime' ? `org:${customerId}` : customerId));
+  // OneTime rows carry the id as `org:<guid>`, as the docs' example does (ref §5.4); the guid is the customer's.
+  w.add('customerId', str(shape === 'oneTime' ? `${ctx.oneTimeCustomerPrefix}${customerId}` : customerId));
   w.add('customerName', str(customer.name));
   w.add('customerDomainName', str(customer.domain));
   w.add('customerCountry', str(customer.country));
@@ -822,6 +830,7 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     return found;
   };
   const pools = makePools(seed);
+  const oneTimeCustomerPrefix = options.oneTimeCustomerIdPrefix ?? 'org:';
   const contexts = new Map<PartSpec, RowContext>();
   const context = (invoice: InvoiceSpec, part: PartSpec): RowContext => {
     let ctx = contexts.get(part);
@@ -835,6 +844,7 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
         sign: invoice.documentType === 'credit_note' || invoice.documentType === 'void_note' ? -1 : 1,
         month: monthBounds(invoice.billingPeriod),
         pools,
+        oneTimeCustomerPrefix,
       };
       contexts.set(part, ctx);
     }
@@ -1080,6 +1090,7 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
       month: bounds,
       pools,
       dayOf,
+      oneTimeCustomerPrefix,
     };
     const render = (index: number): string => {
       checkIndex(rows, index);

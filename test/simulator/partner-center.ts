@@ -47,9 +47,11 @@ export async function handlePartnerCenter(ex: Exchange, state: SimState): Promis
   if (rest.length === 4 && rest[0] === 'receipts' && rest[2] === 'documents' && rest[3] === 'statement') {
     const receiptId = segments[4] ?? '';
     const invoice = state.dataset.invoiceJson(id) as { taxReceipts?: unknown[] };
-    const known = (invoice.taxReceipts ?? []).some(
-      (r) => typeof r === 'object' && r !== null && String((r as { id?: unknown }).id) === receiptId,
-    );
+    // Injected receipts may be anything (null, no id, id null): only a string or number id names a document.
+    const known = (invoice.taxReceipts ?? []).some((r) => {
+      const rid = typeof r === 'object' && r !== null ? (r as { id?: unknown }).id : undefined;
+      return (typeof rid === 'string' || typeof rid === 'number') && String(rid) === receiptId;
+    });
     if (!known) return json(404, fault(1000, 'Not found'));
     return sendPdf(
       ex,
