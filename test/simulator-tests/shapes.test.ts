@@ -372,22 +372,30 @@ describe('seek tokens', () => {
     return steps;
   }
 
-  test('default: reusable, but every token and every repeated send is recorded', async () => {
+  test('default: a token names its position and may be resent; every issue, send and resend is recorded', async () => {
     const s = await start();
     const steps = await walkSeek(s);
     expect(steps.length).toBeGreaterThan(1);
     expect(s.seekTokens.issued.length).toBe(steps.length);
-    expect(s.seekTokens.issued.every((t) => t.sends === 1)).toBe(true);
+    expect(s.seekTokens.issued.every((t) => t.issues === 1 && t.sends === 1)).toBe(true);
     expect(s.seekTokens.reuses).toEqual([]);
-    const again = await get(s, steps[0]?.next ?? '', steps[0]?.headers);
-    expect(again.status).toBe(200);
+    // A second walk is handed the same tokens again: sent as often as issued, so nothing is a resend.
+    const again = await walkSeek(s);
+    expect(again).toEqual(steps);
+    expect(s.seekTokens.issued.every((t) => t.issues === 2 && t.sends === 2)).toBe(true);
+    expect(s.seekTokens.reuses).toEqual([]);
+    // Sending one a third time is served, and recorded as a resend.
+    const resent = await get(s, steps[0]?.next ?? '', steps[0]?.headers);
+    expect(resent.status).toBe(200);
     expect(s.seekTokens.reuses).toEqual([
-      expect.objectContaining({ from: 5, accepted: true, invoiceId: 'G000024130' }),
+      expect.objectContaining({
+        from: 5,
+        accepted: true,
+        invoiceId: 'G000024130',
+        token: steps[0]?.headers['MS-ContinuationToken'],
+      }),
     ]);
-    expect(s.seekTokens.issued[0]?.sends).toBe(2);
-    // Every issue is a new token, even for the same position.
-    await walkSeek(s);
-    expect(new Set(s.seekTokens.issued.map((t) => t.token)).size).toBe(s.seekTokens.issued.length);
+    expect(s.seekTokens.issued[0]?.sends).toBe(3);
   });
 
   test('singleUse: a second send answers 400 in the ApiFault shape, or the message shape when asked', async () => {
@@ -402,8 +410,13 @@ describe('seek tokens', () => {
         errorShape === 'message' ? { message } : { code: 400, description: message, data: [], source: 'PartnerFD' },
       );
       expect(s.seekTokens.reuses).toEqual([expect.objectContaining({ accepted: false, from: 5 })]);
-      // A fresh walk issues fresh tokens, which work once each.
-      await walkSeek(s);
+      // A fresh walk is handed fresh tokens, which work once each.
+      const fresh = await walkSeek(s);
+      expect(fresh.map((f) => f.headers['MS-ContinuationToken'])).not.toContain(
+        steps[0]?.headers['MS-ContinuationToken'],
+      );
+      expect(new Set(s.seekTokens.issued.map((t) => t.token)).size).toBe(s.seekTokens.issued.length);
+      expect(s.seekTokens.issued.every((t) => t.issues === 1)).toBe(true);
       expect(s.seekTokens.issued.filter((t) => t.sends === 1).length).toBe(s.seekTokens.issued.length - 1);
     }
   });

@@ -1,6 +1,7 @@
 // Seek continuation tokens (ref §5.3): opaque, carrying `,` `/` `=` as real ones do, signed so a foreign or edited
-// token is refused, unique per issue, and remembered so tests can see how often each one was sent. Under
-// `seekTokens.singleUse` each token is accepted once (the reference calls them "stateful and server-side").
+// token is refused, and remembered so tests can see how often each one was handed out and sent. By default a token
+// names its position only (the same page gives the same token again) and may be sent any number of times; under
+// `seekTokens.singleUse` every issue is a new token accepted once (the reference calls them "stateful and server-side").
 
 /** A continuation token the simulator issued, and how often a request carried it. */
 export interface IssuedSeekToken {
@@ -10,13 +11,15 @@ export interface IssuedSeekToken {
   part: string;
   /** Row index the token resumes at. */
   from: number;
-  /** Simulator clock when it was issued. */
+  /** Simulator clock when it was first issued. */
   issuedAt: number;
+  /** Times a page handed it out (always 1 under singleUse: every issue is a new token). */
+  issues: number;
   /** Requests that carried it (accepted or not). */
   sends: number;
 }
 
-/** A request that carried a token already sent before. */
+/** A request that carried a token more often than pages handed it out (a resend of an already used token). */
 export interface SeekTokenReuse {
   token: string;
   invoiceId: string;
@@ -48,11 +51,17 @@ export class SeekTokens implements SeekTokenLog {
   ) {}
 
   issue(invoiceId: string, part: string, from: number, now: number): string {
-    const serial = this.issued.length;
-    const payload = Buffer.from(`${from}.${serial}`).toString('base64');
+    // Single-use tokens carry a serial so that each issue is distinct; reusable ones name the position only.
+    const serial = this.singleUse() ? String(this.issued.length) : '';
+    const payload = Buffer.from(serial ? `${from}.${serial}` : String(from)).toString('base64');
     const mac = this.sign(`${invoiceId}|${part}|${from}|${serial}`);
     const token = `${PREFIX}${payload}_a4ayc/80/${mac},0d81c700`;
-    const entry = { token, invoiceId, part, from, issuedAt: now, sends: 0 };
+    const known = this.#byToken.get(token);
+    if (known) {
+      known.issues++;
+      return token;
+    }
+    const entry = { token, invoiceId, part, from, issuedAt: now, issues: 1, sends: 0 };
     this.issued.push(entry);
     this.#byToken.set(token, entry);
     return token;
@@ -63,7 +72,7 @@ export class SeekTokens implements SeekTokenLog {
     const match = TOKEN.exec(token ?? '');
     const entry = token === undefined ? undefined : this.#byToken.get(token);
     if (!match || !entry) return { ok: false, reason: 'invalid' };
-    const [fromText, serialText] = Buffer.from(match[1] ?? '', 'base64')
+    const [fromText, serialText = ''] = Buffer.from(match[1] ?? '', 'base64')
       .toString('utf8')
       .split('.');
     const valid =
@@ -73,7 +82,7 @@ export class SeekTokens implements SeekTokenLog {
       this.sign(`${invoiceId}|${part}|${entry.from}|${serialText}`) === match[2];
     if (!valid) return { ok: false, reason: 'invalid' };
     entry.sends++;
-    if (entry.sends > 1) {
+    if (entry.sends > entry.issues) {
       const accepted = !this.singleUse();
       this.reuses.push({ token: entry.token, invoiceId, from: entry.from, at: now, accepted });
       if (!accepted) return { ok: false, reason: 'reused' };
