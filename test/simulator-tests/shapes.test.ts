@@ -234,6 +234,22 @@ describe('amendments, providers and line-item types', () => {
     }[];
     expect(list.map((i) => i.id)).toEqual(['G000000021', 'G000000022']);
     expect(list[0]?.amendments?.map((a) => a.id)).toEqual(['G000000023']);
+    // With amendments nested (the default), `listed: 'both'` lists one amendment at the top level as well.
+    const one = await start({
+      dataset: {
+        invoices: [
+          modern('G000000024', '2025-01'),
+          modern('G000000025', '2025-01', { amendsOf: 'G000000024', documentType: 'adjustment_note', listed: 'both' }),
+          modern('G000000026', '2025-01', { amendsOf: 'G000000024', documentType: 'void_note' }),
+        ],
+      },
+    });
+    const oneList = (await listPages(one)).pages.flatMap((p) => p.items) as {
+      id: string;
+      amendments?: { id: string }[];
+    }[];
+    expect(oneList.map((i) => i.id)).toEqual(['G000000024', 'G000000025']);
+    expect(oneList[0]?.amendments?.map((a) => a.id)).toEqual(['G000000025', 'G000000026']);
   });
 
   test('invoiceDetails carry one_time, marketplace, unknown providers (with "/", over 255 chars) and unknown types', async () => {
