@@ -437,3 +437,10 @@ describe('seek tokens', () => {
     }
   });
 });
+
+test('raw text that is not a JSON value is refused when the dataset is made', async () => {
+  await expect(startSimulator({ dataset: { listItems: [{ raw: '{"id":' }] } })).rejects.toThrow(/not a JSON value/);
+  await expect(
+    startSimulator({ dataset: { invoices: [modern('G000000051', '2025-01', { totalCharges: '1,5' })] } }),
+  ).rejects.toThrow(/invoice G000000051: raw text "1,5" is not a JSON value/);
+});

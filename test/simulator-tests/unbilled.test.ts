@@ -172,7 +172,8 @@ test('the body is validated in Graph error shape; billingPeriod is current or la
     { currencyCode: 'USD', billingPeriod: 'Current' },
     { currencyCode: 'USD' },
     { billingPeriod: 'current' },
-    { currencyCode: 'US Dollar', billingPeriod: 'current' },
+    { currencyCode: '', billingPeriod: 'current' },
+    { currencyCode: 840, billingPeriod: 'current' },
     { currencyCode: 'USD', billingPeriod: 'current', attributeSet: 'everything' },
   ]) {
     const response = await post(s, 'usage', body);
@@ -193,10 +194,12 @@ test('the body is validated in Graph error shape; billingPeriod is current or la
 
 test('a currency without unbilled data fails with code 5000; unbilled.currencies chooses which have data', async () => {
   const s = await start({ dataset: { unbilled: { currencies: ['JPY'], rowsPerDay: 3 } } });
-  const usd = await exportOf(s, 'usage', 'USD', 'current');
-  expect(usd.operation['@odata.type']).toBe('#microsoft.graph.partners.billing.failedOperation');
-  expect(usd.operation.error?.code).toBe('5000');
-  expect(usd.operation.error?.message).toContain('USD');
+  for (const currency of ['USD', 'US Dollar']) {
+    const other = await exportOf(s, 'usage', currency, 'current');
+    expect(other.operation['@odata.type']).toBe('#microsoft.graph.partners.billing.failedOperation');
+    expect(other.operation.error?.code).toBe('5000');
+    expect(other.operation.error?.message).toContain(currency.toUpperCase());
+  }
   const jpy = await exportOf(s, 'usage', 'JPY', 'current');
   expect(jpy.operation.status).not.toBe('failed');
   const view = s.dataset.unbilled('usage', 'JPY', 'current', s.clock.now());

@@ -99,6 +99,7 @@ export interface DatasetOptions {
   /**
    * Raw JSON text put verbatim into the top level of the list, before the `at`-th listed item (default: at the end),
    * e.g. `{ raw: '{"id":12345}' }`, `{ raw: '"not an object"' }`, `{ raw: 'null', at: 0 }`. Pages count them.
+   * Every raw text (here and in `InvoiceSpec.raw` / `totalCharges`) must be a JSON value: checked when made.
    */
   listItems?: { raw: string; at?: number }[];
   /**
@@ -789,6 +790,15 @@ export function renderDate(at: Instant, shape: DateShape): string {
   return plain[1] === 'utc' ? `${text}Z` : text;
 }
 
+/** Raw injections must be JSON values (odd ones welcome): a page that does not parse would hide every other item. */
+function assertJson(text: string, where: string): void {
+  try {
+    JSON.parse(text);
+  } catch {
+    throw new Error(`${where}: raw text ${JSON.stringify(text.slice(0, 80))} is not a JSON value`);
+  }
+}
+
 /** Parses an ISO instant with up to 7 fraction digits into an Instant. */
 function parseInstant(value: string): Instant {
   const ms = Date.parse(value);
@@ -819,7 +829,16 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     const shapes = typeof s.dates === 'string' ? [s.dates] : Object.values(s.dates ?? {});
     for (const shape of shapes) renderDate({ ms: 0, ticks: 0 }, shape as DateShape);
     if (s.invoiceDate !== undefined) parseInstant(s.invoiceDate);
+    const raws = [
+      ...Object.values(s.raw?.fields ?? {}),
+      ...(s.raw?.amendments ?? []),
+      ...(s.raw?.taxReceipts ?? []),
+      ...(s.raw?.invoiceDetails ?? []),
+      ...(s.totalCharges === undefined ? [] : [s.totalCharges]),
+    ];
+    for (const raw of raws) assertJson(raw, `invoice ${s.id}`);
   }
+  for (const item of options.listItems ?? []) assertJson(item.raw, 'listItems');
   const byId = new Map(specs.map((s) => [s.id, s]));
   const versions = new Map<string, number>();
   const totals = new Map<string, number>();
@@ -1024,13 +1043,12 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
   const listItems = (): string[] => {
     const items = specs.filter(listedTopLevel).map((s) => invoiceText(s.id, 'list'));
     // Injected items go before the `at`-th listed invoice, in the order given; without `at`, at the end.
-    const injected = (options.listItems ?? []).map((item, order) => ({ ...item, order }));
+    const place = (at: number | undefined) => Math.min(Math.max(0, at ?? items.length), items.length);
     const out: string[] = [];
     for (let i = 0; i <= items.length; i++) {
-      for (const item of injected) if ((item.at ?? items.length) === i) out.push(item.raw);
+      for (const item of options.listItems ?? []) if (place(item.at) === i) out.push(item.raw);
       if (i < items.length) out.push(items[i] as string);
     }
-    for (const item of injected) if ((item.at ?? items.length) > items.length) out.push(item.raw);
     return out;
   };
 

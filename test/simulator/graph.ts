@@ -126,15 +126,9 @@ export async function handleGraph(ex: Exchange, state: SimState, graph: GraphSta
       }
       target = { type: 'billed', invoiceId: body.invoiceId };
     } else {
-      if (typeof body.currencyCode !== 'string' || !/^[A-Za-z]{3}$/.test(body.currencyCode)) {
-        return graphError(
-          ex,
-          400,
-          'BadRequest',
-          body.currencyCode === undefined
-            ? "The parameter 'currencyCode' is required."
-            : `Invalid value '${String(body.currencyCode)}' for 'currencyCode'.`,
-        );
+      // Required; its values are not documented, so any string is taken (one without data fails with 5000).
+      if (typeof body.currencyCode !== 'string' || body.currencyCode.trim() === '') {
+        return graphError(ex, 400, 'BadRequest', "The parameter 'currencyCode' is required.");
       }
       // Graph's billingPeriod enum: current, last (unknownFutureValue must not be sent).
       if (body.billingPeriod !== 'current' && body.billingPeriod !== 'last') {
