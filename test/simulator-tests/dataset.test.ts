@@ -122,3 +122,72 @@ describe('totals', () => {
     expect(invoice).not.toHaveProperty('pdfDownloadLink');
   });
 });
+
+describe('customers', () => {
+  /** Every v1 and v2 row of every default invoice, parsed, with its source. */
+  function allRows(d: ReturnType<typeof createDataset>): { where: string; row: Record<string, unknown> }[] {
+    const out: { where: string; row: Record<string, unknown> }[] = [];
+    for (const spec of d.invoices()) {
+      for (const part of spec.parts ?? []) {
+        for (let i = 0; i < part.rows; i++) {
+          const row = JSON.parse(d.row(spec.id, part.provider, part.lineItemType, i)) as Record<string, unknown>;
+          out.push({ where: `${spec.id} ${part.provider}/${part.lineItemType} ${i}`, row });
+        }
+      }
+      for (const kind of ['reconciliation', 'usage'] as const) {
+        for (let i = 0; i < d.v2Rows(spec.id, kind); i++) {
+          const v2 = JSON.parse(d.v2Row(spec.id, kind, i)) as Record<string, unknown>;
+          const row = Object.fromEntries(
+            Object.entries(v2).map(([k, v]) => [k.charAt(0).toLowerCase() + k.slice(1), v]),
+          );
+          out.push({ where: `${spec.id} v2 ${kind} ${i}`, row });
+        }
+      }
+    }
+    return out;
+  }
+
+  test('one table of a few dozen customers: distinct ids, names and domains, each with its own subscriptions', () => {
+    const customers = dataset.customers();
+    expect(customers.length).toBeGreaterThanOrEqual(24);
+    for (const key of ['id', 'name', 'domain'] as const) {
+      expect(new Set(customers.map((c) => c[key])).size).toBe(customers.length);
+    }
+    const subscriptions = customers.flatMap((c) => c.subscriptions);
+    expect(new Set(subscriptions).size).toBe(subscriptions.length);
+    expect(customers.every((c) => /^[0-9a-f-]{36}$/.test(c.id) && /^[A-Z]{2}$/.test(c.country))).toBe(true);
+    expect(createDataset(5).customers()).toEqual(customers);
+    expect(createDataset(6).customers()[0]?.id).not.toBe(customers[0]?.id);
+    expect(createDataset(6).customers()[0]?.name).toBe(customers[0]?.name);
+  });
+
+  test('every row of every invoice, v1 and v2, names one table customer consistently (OneTime ids read org:<id>)', () => {
+    const byId = new Map(dataset.customers().map((c) => [c.id, c]));
+    const invoicesOf = new Map<string, Set<string>>();
+    const rows = allRows(dataset);
+    expect(rows.length).toBeGreaterThan(300);
+    for (const { where, row } of rows) {
+      const raw = String(row.customerId);
+      const customer = byId.get(raw.replace(/^org:/, ''));
+      expect(customer, where).toBeDefined();
+      if (!customer) continue;
+      expect(raw.startsWith('org:'), where).toBe(row.productQualifiers !== undefined || 'orderDate' in row);
+      expect(row.customerName, where).toBe(customer.name);
+      if ('customerDomainName' in row) expect(row.customerDomainName, where).toBe(customer.domain);
+      if ('domainName' in row) expect(row.domainName, where).toBe(customer.domain);
+      if ('customerCountry' in row) expect(row.customerCountry, where).toBe(customer.country);
+      expect(customer.subscriptions, where).toContain(row.subscriptionId);
+      const seen = invoicesOf.get(customer.id) ?? new Set<string>();
+      seen.add(where.split(' ')[0] ?? '');
+      invoicesOf.set(customer.id, seen);
+    }
+    // Customers recur across invoices, so per-customer queries find the same customer on several invoices.
+    expect([...invoicesOf.values()].filter((s) => s.size >= 3).length).toBeGreaterThan(10);
+  });
+
+  test('oneTimeCustomerIdPrefix "" writes the bare id on OneTime rows too', () => {
+    const bare = createDataset(5, { oneTimeCustomerIdPrefix: '' });
+    const ids = new Set(bare.customers().map((c) => c.id));
+    for (const { where, row } of allRows(bare)) expect(ids.has(String(row.customerId)), where).toBe(true);
+  });
+});

@@ -171,6 +171,51 @@ describe('manifest and blobs', () => {
     expect(lines).toEqual(Array.from({ length: n }, (_, i) => s.dataset.v2Row('G000024130', 'usage', i)));
   });
 
+  test('dataFormat: compressedJSON by default (every example), compressedJSONLines or any other value as asked', async () => {
+    const formatOf = async (dataFormat?: string) => {
+      const s = await start({
+        v2: { pollsBeforeDone: 0, manifestMode: 'inline', ...(dataFormat ? { dataFormat } : {}) },
+      });
+      const started = await startExport(s, 'usage', { invoiceId: 'G000024135' });
+      const manifest = (await pollUntilDone(s, started.headers.get('location') ?? '')).resourceLocation as Manifest & {
+        dataFormat: string;
+      };
+      // Whatever the label says, the blobs are gzip JSON Lines.
+      expect((await readBlobs(manifest)).length).toBe(s.dataset.v2Rows('G000024135', 'usage'));
+      return manifest.dataFormat;
+    };
+    expect(await formatOf()).toBe('compressedJSON');
+    expect(await formatOf('compressedJSONLines')).toBe('compressedJSONLines');
+    expect(await formatOf('csv')).toBe('csv');
+  });
+
+  test('per-blob ItemCount: absent by default, the true line count, or a lie on the first blob', async () => {
+    const blobsOf = async (v2: SimulatorOptions['v2']) => {
+      const s = await start({ v2: { pollsBeforeDone: 0, manifestMode: 'inline', rowsPerBlob: 7, ...v2 } });
+      const started = await startExport(s, 'usage', { invoiceId: 'G000024130' });
+      const manifest = (await pollUntilDone(s, started.headers.get('location') ?? '')).resourceLocation as Manifest;
+      const counts: number[] = [];
+      for (const blob of manifest.blobs) {
+        counts.push((await readBlobs({ ...manifest, blobs: [blob] })).length);
+      }
+      return { blobs: manifest.blobs as Record<string, unknown>[], counts };
+    };
+    const plain = await blobsOf({});
+    expect(plain.blobs.every((b) => Object.keys(b).sort().join() === 'name,partitionValue')).toBe(true);
+
+    const exact = await blobsOf({ itemCount: 'exact' });
+    expect(exact.blobs.length).toBeGreaterThan(2);
+    expect(exact.blobs.map((b) => b.ItemCount)).toEqual(exact.counts);
+    expect(exact.counts.at(-1)).toBeLessThanOrEqual(7);
+
+    const lying = await blobsOf({ itemCount: 'lie', itemCountLieBy: 3 });
+    expect(lying.blobs.map((b) => b.ItemCount)).toEqual([(lying.counts[0] ?? 0) + 3, ...lying.counts.slice(1)]);
+
+    const camel = await blobsOf({ itemCount: 'exact', itemCountKey: 'itemCount' });
+    expect(camel.blobs.map((b) => b.itemCount)).toEqual(camel.counts);
+    expect(camel.blobs.some((b) => 'ItemCount' in b)).toBe(false);
+  });
+
   test('the SAS expires on the simulator clock and the blob host ignores Authorization', async () => {
     const s = await start({ v2: { pollsBeforeDone: 0, manifestMode: 'inline', sasTtlMs: 10 * 60_000 } });
     const started = await startExport(s, 'reconciliation', { invoiceId: 'G058476717' });

@@ -2,13 +2,41 @@
 // so a part of any size is served with flat memory and tests can ask for the exact text of any row.
 
 export interface PartSpec {
-  /** As in invoiceDetails.billingProvider: 'office' | 'azure' | 'one_time' | 'marketplace' | ... */
+  /**
+   * As in invoiceDetails.billingProvider: 'office' | 'azure' | 'one_time' | 'marketplace' | anything else (an
+   * unknown provider is listed in invoiceDetails but its line items cannot be requested: the API answers 400).
+   */
   provider: string;
+  /** 'billing_line_items' | 'usage_line_items' | anything else (unknown types: listed, not requestable). */
   lineItemType: 'billing_line_items' | 'usage_line_items' | string;
   rows: number;
   /** mpnId alternates between number and string (and similar type drift), as seen in the wild. */
   drift?: boolean;
 }
+
+/**
+ * How a date is written (ref §1.3: "with or without Z, 7-digit fractions, +00:00"). The instant is the same in
+ * every shape; an offset shape writes the wall clock at that offset.
+ * - `utc` `2026-10-08T22:40:37Z`; `utc3` / `utc6` / `utc7` with that many fraction digits (`utc7`: `.5897767Z`)
+ * - `local` `2026-10-08T22:40:37` (no zone, as `2017-05-12T00:00:00`); `local3` / `local6` / `local7` likewise
+ * - `+00:00`, `+02:00`, `-05:00`, ... `2026-10-09T00:40:37.5897767+02:00` (7 digits, as in the docs)
+ * - `date` `2026-10-08` (date only)
+ */
+export type DateShape =
+  | 'utc'
+  | 'utc3'
+  | 'utc6'
+  | 'utc7'
+  | 'local'
+  | 'local3'
+  | 'local6'
+  | 'local7'
+  | 'date'
+  | `+${string}:${string}`
+  | `-${string}:${string}`;
+
+/** Which responses carry `billingPeriodStartDate` / `billingPeriodEndDate` (ref §2.3: by-id has them, the list example not). */
+export type BillingPeriodFields = 'byIdOnly' | 'both' | 'listOnly' | 'neither';
 
 export interface InvoiceSpec {
   id: string;
@@ -20,15 +48,37 @@ export interface InvoiceSpec {
   amendsOf?: string;
   parts?: PartSpec[];
   receipts?: number;
-  /** Top level of the list (default true unless amendsOf is set: then nested in its parent's amendments). */
-  listed?: boolean;
+  /**
+   * Where the invoice appears in the list: `true` top level only, `false` nowhere at the top level (an amendment
+   * is then only nested in its parent's `amendments`), `'both'` nested AND at the top level. Default: `true`, or
+   * for an amendment `DatasetOptions.amendments` (default nested only).
+   */
+  listed?: boolean | 'both';
   /** Added to totalCharges so that this invoice does NOT reconcile with its rows (default 0). */
   chargesAdjustment?: number;
+  /**
+   * The exact JSON text of `totalCharges`, written verbatim (e.g. `'12345678901234567.89'`, more digits than a
+   * double holds). `dataset.totalCharges(id)` is then `Number(literal)`; `totalChargesText(id)` the literal.
+   */
+  totalCharges?: string;
   /**
    * Simulator-clock time (ms epoch or ISO) before which the invoice is listed but its line items are not published
    * yet: v1 line-item calls answer empty collections and v2 exports fail with "5000" (the Work 365 "$0" case).
    */
   linesPublishedAt?: number | string;
+  /** Overrides `DatasetOptions.billingPeriodFields` for this invoice. */
+  billingPeriodFields?: BillingPeriodFields;
+  /** Date shapes: one for all three dates, or per field (defaults: invoiceDate `utc7`, start `utc`, end `utc7`). */
+  dates?: DateShape | { invoiceDate?: DateShape; billingPeriodStartDate?: DateShape; billingPeriodEndDate?: DateShape };
+  /** The instant of invoiceDate (ISO, up to 7 fraction digits); default the 8th of the next month, 22:40:37.5897767Z. */
+  invoiceDate?: string;
+  /**
+   * Raw JSON text written verbatim into this invoice, in the list and by id: `fields` replace (or add, before
+   * `links`) top-level keys; the arrays are appended to `amendments`, `taxReceipts` and `invoiceDetails`. E.g.
+   * `{ fields: { id: '1234567890' } }` (a numeric id), `{ taxReceipts: ['{"id":null}'] }`, `{ invoiceDetails: ['null'] }`,
+   * `{ amendments: ['{"documentType":"adjustment_note","amendsOf":"G1"}'] }` (an amendment without an id).
+   */
+  raw?: { fields?: Record<string, string>; amendments?: string[]; taxReceipts?: string[]; invoiceDetails?: string[] };
 }
 
 /** Whether an invoice's line items are visible at `now` (simulator clock). */
@@ -42,14 +92,69 @@ export interface DatasetOptions {
   invoices?: InvoiceSpec[];
   /** Rows for parts that do not say (default 25). */
   rowsPerPart?: number;
+  /** Default for invoices that do not say (default `'byIdOnly'`: the list has no billing-period fields, by id has). */
+  billingPeriodFields?: BillingPeriodFields;
+  /** Amendments nested under their parent only (default, as documented) or also at the top level of the list. */
+  amendments?: 'nested' | 'both';
+  /**
+   * Raw JSON text put verbatim into the top level of the list, before the `at`-th listed item (default: at the end),
+   * e.g. `{ raw: '{"id":12345}' }`, `{ raw: '"not an object"' }`, `{ raw: 'null', at: 0 }`. Pages count them.
+   * Every raw text (here and in `InvoiceSpec.raw` / `totalCharges`) must be a JSON value: checked when made.
+   */
+  listItems?: { raw: string; at?: number }[];
+  /**
+   * Prefix of `customerId` on OneTime (new-commerce billing) rows, v1 and v2: default `'org:'`, as the docs' example
+   * (`"customerId": "org:9060d13d-..."`); `''` writes the bare id, as legacy and usage rows always do.
+   */
+  oneTimeCustomerIdPrefix?: string;
+  /** Unbilled (current / last month) exports: the currencies that have data and the mean rows per day. */
+  unbilled?: { currencies?: string[]; rowsPerDay?: number };
 }
 
 export type V2Kind = 'reconciliation' | 'usage';
+export type UnbilledPeriod = 'current' | 'last';
+
+/** One customer of the partner: the same id, name, domain and country on every row of every invoice, v1 and v2. */
+export interface Customer {
+  id: string;
+  name: string;
+  domain: string;
+  country: string;
+  /** The customer's subscriptions: rows of this customer use only these. */
+  subscriptions: readonly string[];
+}
+
+/** Unbilled data as a Graph unbilled export taken at a simulated instant would serve it. */
+export interface UnbilledView {
+  kind: V2Kind;
+  currency: string;
+  period: UnbilledPeriod;
+  /** YYYY-MM of the data. */
+  month: string;
+  /** Days of `month` covered (1..days): up to the simulated today for `current`, the whole month for `last`. */
+  days: number;
+  rows: number;
+  /** The exact JSON line of row `index` (days in order). */
+  row(index: number): string;
+  /** Sum of the amounts (`BillingPreTaxTotal` for usage, `TotalForCustomer` for reconciliation), 2 decimals. */
+  total: number;
+  /** Rows per day, index 0 = day 1. */
+  perDay: readonly number[];
+}
 
 export interface Dataset {
   invoices(): InvoiceSpec[];
-  /** The Invoice resource as get-by-id returns it, without pdfDownloadLink. */
+  /** The Invoice resource as get-by-id returns it, without pdfDownloadLink (parsed: a huge totalCharges loses digits). */
   invoiceJson(id: string): object;
+  /**
+   * The exact JSON text of an invoice as served: `byId` (with `pdfDownloadLink` right after currencySymbol when
+   * given) or `list` (as an item of the list, amendments nested as in the list).
+   */
+  invoiceText(id: string, view: 'byId' | 'list', pdfDownloadLink?: string): string;
+  /** The top level of the list, in order: every item's exact JSON text (invoices and injected raw items). */
+  listItems(): string[];
+  /** The customer table (a few dozen customers, ids from the seed). */
+  customers(): readonly Customer[];
   rows(invoiceId: string, provider: string, lineItemType: string): number;
   /** The exact JSON text served for that item (one line). */
   row(invoiceId: string, provider: string, lineItemType: string, index: number): string;
@@ -57,6 +162,8 @@ export interface Dataset {
   /** The exact JSON line in the v2 gzip blobs. */
   v2Row(invoiceId: string, kind: V2Kind, index: number): string;
   totalCharges(id: string): number;
+  /** The exact JSON text of totalCharges. */
+  totalChargesText(id: string): string;
   /** Sum of the rows' total fields, in the invoice currency (what a reconciliation should find). */
   rowsTotal(id: string): number;
   /** Version of the v2 export data for an invoice (bumped by `sim.bumpV2Version`). */
@@ -66,6 +173,19 @@ export interface Dataset {
   findPart(invoiceId: string, provider: string, lineItemType: string): PartSpec | undefined;
   /** Renders rows of one part (v1 text, or the v2 line with `v2Kind`) without per-row lookups, for streaming. */
   renderer(invoiceId: string, part: PartSpec, v2?: boolean): (index: number) => string;
+  /**
+   * What an unbilled export of (kind, currency, period) taken at simulator time `at` serves; undefined for a
+   * currency without unbilled data. `current` = the UTC month of `at`, days 1..today; `last` = the month before, whole.
+   */
+  unbilled(kind: V2Kind, currency: string, period: UnbilledPeriod, at: number): UnbilledView | undefined;
+  /** The same by month and days covered (what a blob path names). */
+  unbilledByMonth(
+    kind: V2Kind,
+    currency: string,
+    period: UnbilledPeriod,
+    month: string,
+    days: number,
+  ): UnbilledView | undefined;
 }
 
 export const PARTNER_TENANT_ID = '6e75cca6-47f0-47a3-a928-9d5315750bd9';
@@ -265,14 +385,59 @@ function shapeOf(provider: string, lineItemType: string): RowShape {
   return 'oneTime';
 }
 
-const CUSTOMERS = [
-  ['Contoso Ltd', 'contoso.onmicrosoft.com', 'US'],
-  ['Fabrikam Müller GmbH', 'fabrikam-de.onmicrosoft.com', 'DE'],
-  ['Northwind Traders', 'northwind.onmicrosoft.com', 'GB'],
-  ['Société Générale d’Essai', 'essai.onmicrosoft.com', 'FR'],
-  ['株式会社サンプル', 'sample-jp.onmicrosoft.com', 'JP'],
-  ['Tailspin "Toys" Inc.', 'tailspin.onmicrosoft.com', 'CH'],
-] as const;
+// The partner's customers: [name, onmicrosoft stem, country]. Names include non-ASCII characters and quotes, as
+// real ones do. Each customer keeps one id (from the seed) on every row of every invoice, v1 and v2.
+const CUSTOMER_TABLE: readonly (readonly [string, string, string])[] = [
+  ['Contoso Ltd', 'contoso', 'US'],
+  ['Fabrikam Müller GmbH', 'fabrikam-de', 'DE'],
+  ['Northwind Traders', 'northwind', 'GB'],
+  ['Société Générale d’Essai', 'essai', 'FR'],
+  ['株式会社サンプル', 'sample-jp', 'JP'],
+  ['Tailspin "Toys" Inc.', 'tailspin', 'CH'],
+  ['Adventure Works Cycles', 'adventureworks', 'US'],
+  ['Alpine Ski House', 'alpineskihouse', 'AT'],
+  ['Blue Yonder Airlines', 'blueyonder', 'US'],
+  ['City Power & Light', 'citypower', 'CA'],
+  ['Coho Winery', 'cohowinery', 'AU'],
+  ['Consolidated Messenger', 'consolidatedmessenger', 'US'],
+  ['Datum Corporation', 'adatum', 'IE'],
+  ['Fourth Coffee', 'fourthcoffee', 'NL'],
+  ['Graphic Design Institute', 'graphicdesign', 'SE'],
+  ['Humongous Insurance', 'humongousins', 'US'],
+  ['Litware, Inc.', 'litware', 'US'],
+  ['Lucerne Publishing', 'lucernepublishing', 'CH'],
+  ['Margie’s Travel', 'margiestravel', 'NZ'],
+  ['Northwind Électricité SARL', 'northwind-fr', 'FR'],
+  ['Proseware, Inc.', 'proseware', 'US'],
+  ['Relecloud', 'relecloud', 'DK'],
+  ['School of Fine Art', 'fineartschool', 'GB'],
+  ['Southridge Video', 'southridgevideo', 'US'],
+  ['Trey Research', 'treyresearch', 'DE'],
+  ['Wide World Importers', 'wideworldimporters', 'SG'],
+  ['Wingtip Toys', 'wingtiptoys', 'US'],
+  ['Woodgrove Bank', 'woodgrovebank', 'GB'],
+  ['Ærø Fiskeri ApS', 'aero-fiskeri', 'DK'],
+  ['Łódź Logistyka Sp. z o.o.', 'lodz-logistyka', 'PL'],
+  ['Προμηθευτική Α.Ε.', 'promitheftiki', 'GR'],
+  ['Café São Paulo Ltda.', 'cafe-saopaulo', 'BR'],
+  ['München Maschinenbau AG', 'muenchen-mb', 'DE'],
+  ['Oy Pohjoinen Ab', 'pohjoinen', 'FI'],
+  ['주식회사 샘플', 'sample-kr', 'KR'],
+  ['The "Quoted" Company \\ Partners', 'quoted-co', 'US'],
+];
+const SUBSCRIPTIONS_PER_CUSTOMER = 6;
+
+function makeCustomers(seed: number): Customer[] {
+  const rnd = new RowRandom(hashString(`customers|${seed}`));
+  return CUSTOMER_TABLE.map(([name, stem, country]) => ({
+    id: rnd.guid(),
+    name,
+    domain: `${stem}.onmicrosoft.com`,
+    country,
+    subscriptions: Array.from({ length: SUBSCRIPTIONS_PER_CUSTOMER }, () => rnd.guid()),
+  }));
+}
+
 const PRODUCTS = [
   ['CFQ7TTC0LH18', '0001', 'CFQ7TTC0K5DJ', 'Microsoft 365 Business Basic'],
   ['CFQ7TTC0LDPB', '0001', 'CFQ7TTC0K7Q8', 'Microsoft 365 Business Premium'],
@@ -320,41 +485,50 @@ interface RowContext {
   sign: number;
   month: ReturnType<typeof monthBounds>;
   pools: Pools;
+  /** Unbilled data: the day of the month of row `index` (billed rows pick a random day). */
+  dayOf?: (index: number) => number;
+  /** Written before the customer id on OneTime rows (default `org:`). */
+  oneTimeCustomerPrefix: string;
 }
 
 const POOL = 256;
 interface Pools {
-  customers: string[];
-  subscriptions: string[];
+  customers: Customer[];
+  /** Per customer: an entitlement id (the Azure plan's), as stable as the customer. */
+  entitlements: string[];
   resources: string[];
   orders: string[];
 }
 function makePools(seed: number): Pools {
   const rnd = new RowRandom(hashString(`pools|${seed}`));
   const many = (make: () => string) => Array.from({ length: POOL }, make);
+  const customers = makeCustomers(seed);
   return {
-    customers: many(() => rnd.guid()),
-    subscriptions: many(() => rnd.guid()),
+    customers,
+    entitlements: customers.map(() => rnd.guid()),
     resources: many(() => rnd.guid()),
     orders: many(() => rnd.hex(32).toUpperCase()),
   };
 }
 
-/** The fields of one row (v1 camelCase keys) and its total in cents. */
 /** Writes one row's fields into `w` and returns its total in cents. */
 function rowFields(ctx: RowContext, index: number, w: RowWriter): number {
   const rnd = new RowRandom(mix(ctx.partHash ^ Math.imul(index + 1, 0x9e3779b1)));
   const { invoice, part, shape } = ctx;
   const currency = invoice.currency ?? 'USD';
-  // Identifiers come from seeded pools: customers and subscriptions repeat across rows, as in real invoices,
-  // and a million rows stay cheap to generate.
+  // Customers come from one table: the same customer has the same id, name, domain and country on every row of
+  // every invoice, and uses only its own subscriptions. Other identifiers come from seeded pools, so a million
+  // rows stay cheap to generate.
   const { pools } = ctx;
-  const customerIndex = rnd.int(0, POOL - 1);
-  const customer = CUSTOMERS[customerIndex % CUSTOMERS.length] as (typeof CUSTOMERS)[number];
-  const customerId = pools.customers[customerIndex] as string;
-  const subscriptionId = pools.subscriptions[rnd.int(0, POOL - 1)] as string;
+  const customerIndex = rnd.int(0, pools.customers.length - 1);
+  const customer = pools.customers[customerIndex] as Customer;
+  const customerId = customer.id;
+  const subscriptionId = customer.subscriptions[rnd.int(0, SUBSCRIPTIONS_PER_CUSTOMER - 1)] as string;
   const { start, endDay, year, month } = ctx.month;
-  const day = pad2(rnd.int(1, endDay));
+  const randomDay = rnd.int(1, endDay);
+  const day = pad2(ctx.dayOf ? ctx.dayOf(index) : randomDay);
+  // Unbilled reconciliation rows are dated on their day of the month (ordered, charged); billed ones on the 1st.
+  const chargeDay = ctx.dayOf ? `${invoice.billingPeriod}-${day}` : start;
   const fraction = String(rnd.int(0, 9_999_999)).padStart(7, '0');
   const drifted = part.drift === true && index % 2 === 1;
   const end = `${invoice.billingPeriod}-${pad2(endDay)}`;
@@ -364,7 +538,7 @@ function rowFields(ctx: RowContext, index: number, w: RowWriter): number {
     const mpn = rnd.int(1_000_000, 9_999_999);
     w.add('partnerId', str(PARTNER_ID));
     w.add('customerId', str(customerId));
-    w.add('customerName', str(customer[0]));
+    w.add('customerName', str(customer.name));
     // Legacy rows carry mpnId as a number; drifting rows send a string (ref §0.6).
     w.add('mpnId', drifted ? lit(String(mpn)) : String(mpn));
     w.add('tier2MpnId', drifted ? '0' : str(''));
@@ -396,13 +570,13 @@ function rowFields(ctx: RowContext, index: number, w: RowWriter): number {
     if (shape === 'license') {
       const product = rnd.pick(PRODUCTS);
       w.add('syndicationPartnerSubscriptionNumber', str((pools.orders[rnd.int(0, POOL - 1)] as string).slice(0, 10)));
-      w.add('offerId', str((pools.resources[customerIndex] as string).toUpperCase()));
-      w.add('durableOfferId', str((pools.resources[POOL - 1 - customerIndex] as string).toUpperCase()));
+      w.add('offerId', str((pools.resources[customerIndex % POOL] as string).toUpperCase()));
+      w.add('durableOfferId', str((pools.resources[POOL - 1 - (customerIndex % POOL)] as string).toUpperCase()));
       w.add('offerName', str(product[3]));
-      w.add('domainName', str(customer[1]));
+      w.add('domainName', str(customer.domain));
       w.add('billingCycleType', str('Monthly'));
       w.add('subscriptionName', str(product[3]));
-      w.add('subscriptionDescription', quote(`${product[3]} for ${customer[0]}`));
+      w.add('subscriptionDescription', quote(`${product[3]} for ${customer.name}`));
       w.add('unitPrice', money(unitCents));
       w.add('quantity', String(quantity));
       w.add('amount', money(totalCents));
@@ -441,10 +615,11 @@ function rowFields(ctx: RowContext, index: number, w: RowWriter): number {
   const mpn = String(rnd.int(1_000_000, 9_999_999));
   w.add('partnerId', str(PARTNER_ID));
   if (shape === 'dailyRated') w.add('partnerName', str(''));
-  w.add('customerId', str(shape === 'oneTime' ? `org:${customerId}` : customerId));
-  w.add('customerName', str(customer[0]));
-  w.add('customerDomainName', str(customer[1]));
-  w.add('customerCountry', str(customer[2]));
+  // OneTime rows carry the id as `org:<guid>`, as the docs' example does (ref §5.4); the guid is the customer's.
+  w.add('customerId', str(shape === 'oneTime' ? `${ctx.oneTimeCustomerPrefix}${customerId}` : customerId));
+  w.add('customerName', str(customer.name));
+  w.add('customerDomainName', str(customer.domain));
+  w.add('customerCountry', str(customer.country));
   w.add('invoiceNumber', str(invoice.id));
   // Modern rows carry mpnId as a string; drifting rows send a number (ref §0.6).
   w.add('mpnId', drifted ? mpn : lit(mpn));
@@ -455,7 +630,7 @@ function rowFields(ctx: RowContext, index: number, w: RowWriter): number {
     const unitCents = rnd.int(200, 3_600);
     totalCents = quantity * unitCents;
     w.add('orderId', str(pools.orders[rnd.int(0, POOL - 1)] as string));
-    w.add('orderDate', lit(`${start}T22:31:42.${fraction}Z`));
+    w.add('orderDate', lit(`${chargeDay}T22:31:42.${fraction}Z`));
     w.add('productId', str(product[0]));
     w.add('skuId', str(product[1]));
     w.add('availabilityId', str(product[2]));
@@ -476,7 +651,7 @@ function rowFields(ctx: RowContext, index: number, w: RowWriter): number {
     w.add('subscriptionId', str(subscriptionId));
     w.add('subscriptionStartDate', lit(`${start}T19:53:55.${fraction}+00:00`));
     w.add('subscriptionEndDate', lit(`${end}T19:53:55.${fraction}+00:00`));
-    w.add('chargeStartDate', lit(`${start}T00:00:00Z`));
+    w.add('chargeStartDate', lit(`${chargeDay}T00:00:00Z`));
     w.add('chargeEndDate', lit(`${end}T00:00:00Z`));
     w.add('termAndBillingCycle', str('1 Month Subscription'));
     w.add('alternateId', str((pools.orders[rnd.int(0, POOL - 1)] as string).slice(20).toLowerCase()));
@@ -536,7 +711,7 @@ function rowFields(ctx: RowContext, index: number, w: RowWriter): number {
     w.add('billingCurrency', str(currency));
     w.add('pricingPreTaxTotal', money(totalCents));
     w.add('pricingCurrency', str('USD'));
-    w.add('entitlementId', str(pools.subscriptions[customerIndex] as string));
+    w.add('entitlementId', str(pools.entitlements[customerIndex] as string));
     w.add('entitlementDescription', str('Partner Subscription'));
     w.add('pcToBCExchangeRate', '1');
     w.add('pcToBCExchangeRateDate', lit(`${year}-${pad2(month)}-01T00:00:00Z`));
@@ -587,7 +762,61 @@ class RowWriter {
   }
 }
 
+// ---- dates ---------------------------------------------------------------------------------------------------
+
+/** An instant with 100 ns ticks beyond the millisecond (the 7-digit fractions of ref §1.3). */
+interface Instant {
+  ms: number;
+  /** 0..9999: digits 4-7 of a 7-digit fraction. */
+  ticks: number;
+}
+
+const OFFSET_SHAPE = /^([+-])(\d{2}):(\d{2})$/;
+const FRACTION_SHAPE = /^(utc|local)([0-7])?$/;
+
+/** Renders an instant in a shape; throws on a shape it does not know (a typo in a test must not pass silently). */
+export function renderDate(at: Instant, shape: DateShape): string {
+  const offset = OFFSET_SHAPE.exec(shape);
+  const offsetMinutes = offset ? (offset[1] === '-' ? -1 : 1) * (Number(offset[2]) * 60 + Number(offset[3])) : 0;
+  const wall = new Date(at.ms + offsetMinutes * 60_000).toISOString(); // YYYY-MM-DDTHH:mm:ss.sssZ
+  const seconds = wall.slice(0, 19);
+  const fraction7 = `${wall.slice(20, 23)}${String(at.ticks).padStart(4, '0')}`;
+  if (shape === 'date') return wall.slice(0, 10);
+  if (offset) return `${seconds}.${fraction7}${shape}`;
+  const plain = FRACTION_SHAPE.exec(shape);
+  if (!plain) throw new Error(`unknown date shape ${JSON.stringify(shape)}`);
+  const digits = Number(plain[2] ?? 0);
+  const text = digits > 0 ? `${seconds}.${fraction7.slice(0, digits)}` : seconds;
+  return plain[1] === 'utc' ? `${text}Z` : text;
+}
+
+/** Raw injections must be JSON values (odd ones welcome): a page that does not parse would hide every other item. */
+function assertJson(text: string, where: string): void {
+  try {
+    JSON.parse(text);
+  } catch {
+    throw new Error(`${where}: raw text ${JSON.stringify(text.slice(0, 80))} is not a JSON value`);
+  }
+}
+
+/** Parses an ISO instant with up to 7 fraction digits into an Instant. */
+function parseInstant(value: string): Instant {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new Error(`invoiceDate ${JSON.stringify(value)} is not an ISO date`);
+  const fraction = /\.(\d+)/.exec(value)?.[1] ?? '';
+  return { ms, ticks: Number(fraction.slice(3, 7).padEnd(4, '0')) };
+}
+
+/** `YYYY-MM` of a UTC instant, shifted by `months`. */
+function monthOf(at: number, months = 0): string {
+  const d = new Date(at);
+  const shifted = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, 1));
+  return shifted.toISOString().slice(0, 7);
+}
+
 // ---- the dataset ---------------------------------------------------------------------------------------------
+
+const DEFAULT_UNBILLED_CURRENCIES = ['USD', 'EUR', 'GBP', 'CHF'];
 
 export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
   const rowsPerPart = options.rowsPerPart ?? 25;
@@ -595,6 +824,21 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     ...spec,
     parts: spec.parts ?? defaultParts(spec, rowsPerPart),
   }));
+  // A typo in a date shape must fail here, not as a 500 in the middle of a test.
+  for (const s of specs) {
+    const shapes = typeof s.dates === 'string' ? [s.dates] : Object.values(s.dates ?? {});
+    for (const shape of shapes) renderDate({ ms: 0, ticks: 0 }, shape as DateShape);
+    if (s.invoiceDate !== undefined) parseInstant(s.invoiceDate);
+    const raws = [
+      ...Object.values(s.raw?.fields ?? {}),
+      ...(s.raw?.amendments ?? []),
+      ...(s.raw?.taxReceipts ?? []),
+      ...(s.raw?.invoiceDetails ?? []),
+      ...(s.totalCharges === undefined ? [] : [s.totalCharges]),
+    ];
+    for (const raw of raws) assertJson(raw, `invoice ${s.id}`);
+  }
+  for (const item of options.listItems ?? []) assertJson(item.raw, 'listItems');
   const byId = new Map(specs.map((s) => [s.id, s]));
   const versions = new Map<string, number>();
   const totals = new Map<string, number>();
@@ -605,6 +849,7 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     return found;
   };
   const pools = makePools(seed);
+  const oneTimeCustomerPrefix = options.oneTimeCustomerIdPrefix ?? 'org:';
   const contexts = new Map<PartSpec, RowContext>();
   const context = (invoice: InvoiceSpec, part: PartSpec): RowContext => {
     let ctx = contexts.get(part);
@@ -618,6 +863,7 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
         sign: invoice.documentType === 'credit_note' || invoice.documentType === 'void_note' ? -1 : 1,
         month: monthBounds(invoice.billingPeriod),
         pools,
+        oneTimeCustomerPrefix,
       };
       contexts.set(part, ctx);
     }
@@ -661,6 +907,8 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     const invoice = spec(id);
     let cents = 0;
     for (const part of invoice.parts ?? []) {
+      // A part the API cannot serve (unknown provider or type) bills nothing anyone can read back.
+      if (!servablePart(part)) continue;
       const ctx = context(invoice, part);
       // Usage rows detail consumption the invoice already bills through its billing line items (new commerce bills
       // Azure plan meters as billing lines); adding them again would count the same charges twice.
@@ -671,54 +919,217 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
     totals.set(id, total);
     return total;
   };
-  const totalCharges = (id: string) => Math.round((rowsTotal(id) + (spec(id).chargesAdjustment ?? 0)) * 100) / 100;
+  const totalChargesText = (id: string): string => {
+    const invoice = spec(id);
+    if (invoice.totalCharges !== undefined) return invoice.totalCharges;
+    const total = Math.round((rowsTotal(id) + (invoice.chargesAdjustment ?? 0)) * 100) / 100;
+    return JSON.stringify(total);
+  };
+  const totalCharges = (id: string) => Number(totalChargesText(id));
 
-  const invoiceJson = (id: string): Record<string, unknown> => {
+  const listedTopLevel = (s: InvoiceSpec): boolean => {
+    if (s.listed !== undefined) return s.listed !== false;
+    return s.amendsOf ? options.amendments === 'both' : true;
+  };
+  const nestedInParent = (s: InvoiceSpec): boolean => {
+    if (!s.amendsOf) return false;
+    if (s.listed !== undefined) return s.listed === 'both' || s.listed === false;
+    return true;
+  };
+
+  const pascalSegment = (value: string) =>
+    value
+      .split('_')
+      .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+      .join('');
+
+  /** The invoice's top-level fields as [key, JSON text], in the order the docs' examples use. */
+  const invoiceFields = (id: string, view: 'byId' | 'list'): [string, string][] => {
     const invoice = spec(id);
     const currency = invoice.currency ?? 'USD';
     const { endDay, year, month } = monthBounds(invoice.billingPeriod);
     const typeName = invoice.kind === 'legacy' ? 'Recurring' : 'OneTime';
-    const issued = new Date(Date.UTC(year, month, 8));
+    const shapeOfField = (
+      field: 'invoiceDate' | 'billingPeriodStartDate' | 'billingPeriodEndDate',
+      fallback: DateShape,
+    ): DateShape => (typeof invoice.dates === 'string' ? invoice.dates : (invoice.dates?.[field] ?? fallback));
+    // Issued after its period: the 8th of the next month (an invoice for September is dated 8 October).
+    const issued: Instant = invoice.invoiceDate
+      ? parseInstant(invoice.invoiceDate)
+      : { ms: Date.UTC(year, month, 8, 22, 40, 37, 589), ticks: 7767 };
+    const periodStart: Instant = { ms: Date.UTC(year, month - 1, 1), ticks: 0 };
+    const periodEnd: Instant = { ms: Date.UTC(year, month - 1, endDay, 23, 59, 59, 999), ticks: 9999 };
+    const periodFields = invoice.billingPeriodFields ?? options.billingPeriodFields ?? 'byIdOnly';
+    const withPeriod =
+      periodFields === 'both' ||
+      (view === 'byId' && periodFields === 'byIdOnly') ||
+      (view === 'list' && periodFields === 'listOnly');
+
     const receiptRandom = new RowRandom(hashString(`${seed}|${id}|receipts`));
     const receipts = Array.from({ length: invoice.receipts ?? 0 }, () => {
       const receiptId = String(receiptRandom.int(1_000_000, 9_999_999));
-      return { id: receiptId, taxReceiptPdfDownloadLink: `/invoices/${id}/receipts/${receiptId}/documents/statement` };
+      return JSON.stringify({
+        id: receiptId,
+        taxReceiptPdfDownloadLink: `/invoices/${id}/receipts/${receiptId}/documents/statement`,
+      });
     });
-    const amendments = specs.filter((s) => s.amendsOf === id && s.listed !== true).map((s) => invoiceJson(s.id));
-    const pascalSegment = (value: string) =>
-      value
-        .split('_')
-        .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
-        .join('');
-    return {
-      id,
-      invoiceDate: `${issued.toISOString().slice(0, 10)}T22:40:37.5897767Z`,
-      billingPeriodStartDate: `${invoice.billingPeriod}-01T00:00:00Z`,
-      billingPeriodEndDate: `${invoice.billingPeriod}-${pad2(endDay)}T23:59:59.9999999Z`,
-      totalCharges: totalCharges(id),
-      paidAmount: 0,
-      currencyCode: currency,
-      currencySymbol: CURRENCY_SYMBOLS[currency] ?? currency,
-      taxReceipts: receipts,
-      invoiceDetails: (invoice.parts ?? []).map((part) => ({
+    const details = (invoice.parts ?? []).map((part) =>
+      JSON.stringify({
         invoiceLineItemType: part.lineItemType,
         billingProvider: part.provider,
         links: {
           self: {
-            uri: `/invoices/${typeName}-${id}/lineitems/${pascalSegment(part.provider)}/${pascalSegment(part.lineItemType)}`,
+            uri: `/invoices/${typeName}-${id}/lineitems/${encodeURIComponent(pascalSegment(part.provider))}/${encodeURIComponent(pascalSegment(part.lineItemType))}`,
             method: 'GET',
             headers: [],
           },
         },
         attributes: { objectType: 'InvoiceDetail' },
-      })),
-      ...(amendments.length > 0 ? { amendments } : {}),
-      documentType: invoice.documentType ?? 'invoice',
-      invoiceType: typeName,
-      ...(invoice.amendsOf ? { amendsOf: invoice.amendsOf } : {}),
-      links: { self: { uri: `/invoices/${typeName}-${id}`, method: 'GET', headers: [] } },
-      attributes: { objectType: 'Invoice' },
+      }),
+    );
+    const amendments = specs.filter((s) => s.amendsOf === id && nestedInParent(s)).map((s) => invoiceText(s.id, view));
+    const raw = invoice.raw ?? {};
+    const array = (items: string[], extra: string[] | undefined) => `[${[...items, ...(extra ?? [])].join(',')}]`;
+
+    const fields: [string, string][] = [
+      ['id', JSON.stringify(id)],
+      ['invoiceDate', JSON.stringify(renderDate(issued, shapeOfField('invoiceDate', 'utc7')))],
+    ];
+    if (withPeriod) {
+      fields.push(
+        [
+          'billingPeriodStartDate',
+          JSON.stringify(renderDate(periodStart, shapeOfField('billingPeriodStartDate', 'utc'))),
+        ],
+        ['billingPeriodEndDate', JSON.stringify(renderDate(periodEnd, shapeOfField('billingPeriodEndDate', 'utc7')))],
+      );
+    }
+    fields.push(
+      ['totalCharges', totalChargesText(id)],
+      ['paidAmount', '0'],
+      ['currencyCode', JSON.stringify(currency)],
+      ['currencySymbol', JSON.stringify(CURRENCY_SYMBOLS[currency] ?? currency)],
+      ['taxReceipts', array(receipts, raw.taxReceipts)],
+      ['invoiceDetails', array(details, raw.invoiceDetails)],
+    );
+    if (amendments.length > 0 || raw.amendments?.length) fields.push(['amendments', array(amendments, raw.amendments)]);
+    fields.push(['documentType', JSON.stringify(invoice.documentType ?? 'invoice')]);
+    fields.push(['invoiceType', JSON.stringify(typeName)]);
+    if (invoice.amendsOf) fields.push(['amendsOf', JSON.stringify(invoice.amendsOf)]);
+    fields.push(
+      ['links', JSON.stringify({ self: { uri: `/invoices/${typeName}-${id}`, method: 'GET', headers: [] } })],
+      ['attributes', '{"objectType":"Invoice"}'],
+    );
+    for (const [key, text] of Object.entries(raw.fields ?? {})) {
+      const at = fields.findIndex(([k]) => k === key);
+      if (at >= 0) fields[at] = [key, text];
+      else fields.splice(fields.length - 2, 0, [key, text]);
+    }
+    return fields;
+  };
+
+  const invoiceText = (id: string, view: 'byId' | 'list', pdfDownloadLink?: string): string => {
+    const parts: string[] = [];
+    for (const [key, text] of invoiceFields(id, view)) {
+      parts.push(`${JSON.stringify(key)}:${text}`);
+      // Same place as in the docs' example: right after currencySymbol.
+      if (key === 'currencySymbol' && pdfDownloadLink !== undefined) {
+        parts.push(`"pdfDownloadLink":${JSON.stringify(pdfDownloadLink)}`);
+      }
+    }
+    return `{${parts.join(',')}}`;
+  };
+
+  const listItems = (): string[] => {
+    const items = specs.filter(listedTopLevel).map((s) => invoiceText(s.id, 'list'));
+    // Injected items go before the `at`-th listed invoice, in the order given; without `at`, at the end.
+    const place = (at: number | undefined) => Math.min(Math.max(0, at ?? items.length), items.length);
+    const out: string[] = [];
+    for (let i = 0; i <= items.length; i++) {
+      for (const item of options.listItems ?? []) if (place(item.at) === i) out.push(item.raw);
+      if (i < items.length) out.push(items[i] as string);
+    }
+    return out;
+  };
+
+  // ---- unbilled -------------------------------------------------------------------------------------------
+  const unbilledCurrencies = new Set(
+    (options.unbilled?.currencies ?? DEFAULT_UNBILLED_CURRENCIES).map((c) => c.toUpperCase()),
+  );
+  const rowsPerDay = Math.max(1, options.unbilled?.rowsPerDay ?? 8);
+  const unbilledTotals = new Map<string, number>();
+  const unbilledByMonth = (
+    kind: V2Kind,
+    currencyCode: string,
+    period: UnbilledPeriod,
+    month: string,
+    days: number,
+  ): UnbilledView | undefined => {
+    const currency = currencyCode.toUpperCase();
+    if (!unbilledCurrencies.has(currency)) return undefined;
+    const bounds = monthBounds(month);
+    const covered = Math.max(0, Math.min(days, bounds.endDay));
+    // Rows per day vary around the mean, from (seed, kind, currency, month, day) alone: a day's rows never change
+    // once it is covered, so `current` only grows.
+    const perDay = Array.from({ length: covered }, (_, d) => {
+      const h = hashString(`${seed}|unbilled|${kind}|${currency}|${month}|${d + 1}`);
+      const spread = Math.floor(rowsPerDay / 2);
+      return Math.max(1, rowsPerDay - spread + (h % (2 * spread + 1)));
+    });
+    const starts: number[] = [];
+    let rows = 0;
+    for (const n of perDay) {
+      starts.push(rows);
+      rows += n;
+    }
+    const dayOf = (index: number): number => {
+      let lo = 0;
+      let hi = starts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if ((starts[mid] as number) <= index) lo = mid;
+        else hi = mid - 1;
+      }
+      return lo + 1;
     };
+    const invoice: InvoiceSpec = { id: '', kind: 'modern', billingPeriod: month, currency };
+    const part: PartSpec = {
+      provider: 'one_time',
+      lineItemType: kind === 'usage' ? 'usage_line_items' : 'billing_line_items',
+      rows,
+    };
+    const ctx: RowContext = {
+      seed,
+      invoice,
+      part,
+      partHash: hashString(`${seed}|unbilled|${kind}|${currency}|${month}`),
+      shape: kind === 'usage' ? 'dailyRated' : 'oneTime',
+      sign: 1,
+      month: bounds,
+      pools,
+      dayOf,
+      oneTimeCustomerPrefix,
+    };
+    const render = (index: number): string => {
+      checkIndex(rows, index);
+      const w = new RowWriter(true);
+      rowFields(ctx, index, w);
+      return w.finish();
+    };
+    const totalKey = `${kind}|${currency}|${month}|${covered}`;
+    let total = unbilledTotals.get(totalKey);
+    if (total === undefined) {
+      let cents = 0;
+      for (let i = 0; i < rows; i++) cents += rowFields(ctx, i, new RowWriter(true));
+      total = cents / 100;
+      unbilledTotals.set(totalKey, total);
+    }
+    return { kind, currency, period, month, days: covered, rows, row: render, total, perDay };
+  };
+  const unbilled = (kind: V2Kind, currency: string, period: UnbilledPeriod, at: number) => {
+    const month = monthOf(at, period === 'current' ? 0 : -1);
+    const days = period === 'current' ? new Date(at).getUTCDate() : monthBounds(month).endDay;
+    return unbilledByMonth(kind, currency, period, month, days);
   };
 
   const checkIndex = (count: number, index: number) => {
@@ -727,7 +1138,10 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
 
   return {
     invoices: () => specs,
-    invoiceJson,
+    invoiceJson: (id) => JSON.parse(invoiceText(id, 'byId')) as object,
+    invoiceText,
+    listItems,
+    customers: () => pools.customers,
     rows: (invoiceId, provider, lineItemType) => findPart(invoiceId, provider, lineItemType)?.rows ?? 0,
     row(invoiceId, provider, lineItemType, index) {
       const part = findPart(invoiceId, provider, lineItemType);
@@ -755,6 +1169,7 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
       return w.finish();
     },
     totalCharges,
+    totalChargesText,
     rowsTotal,
     v2Version: (id) => versions.get(id) ?? 1,
     bumpV2Version: (id) => {
@@ -762,7 +1177,17 @@ export function createDataset(seed = 1, options: DatasetOptions = {}): Dataset {
       versions.set(id, (versions.get(id) ?? 1) + 1);
     },
     findPart,
+    unbilled,
+    unbilledByMonth,
   };
+}
+
+/** Providers and types the line-item endpoints accept (anything else is listed but answers 400). */
+export function servablePart(part: Pick<PartSpec, 'provider' | 'lineItemType'>): boolean {
+  return (
+    ['office', 'azure', 'onetime', 'marketplace'].includes(providerKey(part.provider)) &&
+    ['billing', 'usage'].includes(typeKey(part.lineItemType))
+  );
 }
 
 /** Yields the rows of a range as text chunks (a few hundred rows each), for streaming without building a page. */

@@ -4,6 +4,7 @@ import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dataset } from './dataset.js';
 import type { FaultList, SimHost } from './faults.js';
+import type { SeekTokens } from './seek.js';
 import type { RefreshTokenOptions, RefreshTokenStore } from './tokens.js';
 
 export interface RecordedRequest {
@@ -20,6 +21,12 @@ export interface RecordedRequest {
   at: number;
 }
 
+/**
+ * How collection links (`links.self`, `links.next`) are written: relative without `/v1` (`/invoices?...`, the
+ * documented form), relative with `/v1` (`/v1/invoices?...`), or absolute on the simulator's own origin.
+ */
+export type NextLinkStyle = 'relative' | 'relativeV1' | 'absolute';
+
 export interface ResolvedOptions {
   seed: number;
   pageSizeCap: number;
@@ -31,12 +38,18 @@ export interface ResolvedOptions {
   requireAuth: boolean;
   bom: boolean;
   malformedNextLinks: boolean;
+  nextLinkStyle: { invoices: NextLinkStyle; lineItems: NextLinkStyle };
+  seekTokens: { singleUse: boolean; errorShape: 'apiFault' | 'message' };
   v2: {
     pollsBeforeDone: number;
     manifestMode: 'inline' | 'link' | 'both';
     sasTtlMs: number;
     retryAfterSeconds: number;
     rowsPerBlob: number;
+    dataFormat: string;
+    itemCount: 'omit' | 'exact' | 'lie';
+    itemCountKey: string;
+    itemCountLieBy: number;
   };
   auth: RefreshTokenOptions & { publicAuthorityUrl?: string };
 }
@@ -48,6 +61,7 @@ export interface SimState {
   urls: { partnerCenter: string; graph: string; blob: string; authority: string };
   faults: FaultList;
   refreshTokens: RefreshTokenStore;
+  seek: SeekTokens;
   /** Signs simulator-issued URLs (PDF links, SAS); a fresh key per simulator so old links never validate. */
   sign(text: string): string;
 }

@@ -9,6 +9,7 @@ import { GraphState, handleBlob, handleGraph } from './graph.js';
 import {
   type Exchange,
   lowerQuery,
+  type NextLinkStyle,
   type RecordedRequest,
   type ResolvedOptions,
   type SimState,
@@ -17,6 +18,7 @@ import {
   sleep,
 } from './http.js';
 import { handlePartnerCenter } from './partner-center.js';
+import { type SeekTokenLog, SeekTokens } from './seek.js';
 import {
   instanceDiscovery,
   issueAccessToken,
@@ -26,11 +28,23 @@ import {
   tokenEndpoint,
 } from './tokens.js';
 
-export type { Dataset, DatasetOptions, InvoiceSpec, PartSpec, V2Kind } from './dataset.js';
-export { PARTNER_TENANT_ID } from './dataset.js';
+export type {
+  BillingPeriodFields,
+  Customer,
+  Dataset,
+  DatasetOptions,
+  DateShape,
+  InvoiceSpec,
+  PartSpec,
+  UnbilledPeriod,
+  UnbilledView,
+  V2Kind,
+} from './dataset.js';
+export { PARTNER_TENANT_ID, renderDate } from './dataset.js';
 export type { FaultRule, Faults, SimHost } from './faults.js';
 export { apiFault, graphThrottle, throttle } from './faults.js';
-export type { RecordedRequest } from './http.js';
+export type { NextLinkStyle, RecordedRequest } from './http.js';
+export type { IssuedSeekToken, SeekTokenLog, SeekTokenReuse } from './seek.js';
 export { AUDIENCES, CLIENT_ID } from './tokens.js';
 
 export interface SimulatorOptions {
@@ -59,6 +73,19 @@ export interface SimulatorOptions {
   bom?: boolean;
   /** Emit line-item next links malformed as in the docs' examples (`...&offset=`, `size=2?seekOperation=Next`). */
   malformedNextLinks?: boolean;
+  /**
+   * How `links.self` / `links.next` of the invoice list and of line-item pages are written (default 'relative':
+   * `/invoices?...` without `/v1`, as documented; 'relativeV1': `/v1/invoices?...`; 'absolute':
+   * `${partnerCenterUrl}/v1/invoices?...`). One style for both, or per collection.
+   */
+  nextLinkStyle?: NextLinkStyle | { invoices?: NextLinkStyle; lineItems?: NextLinkStyle };
+  /** Seek continuation tokens (ref §5.3). */
+  seekTokens?: {
+    /** Every issued token is accepted once; a second use answers 400 (default false: reusable, but reuse is recorded). */
+    singleUse?: boolean;
+    /** Body of the 400 for a missing, foreign or reused token: ApiFault (default) or `{"message":...}`. */
+    errorShape?: 'apiFault' | 'message';
+  };
   v2?: {
     /** Polls answered `running` before the export succeeds (default 1). */
     pollsBeforeDone?: number;
@@ -70,6 +97,17 @@ export interface SimulatorOptions {
     retryAfterSeconds?: number;
     /** Rows per export blob; more rows make several blobs (default 50_000). */
     rowsPerBlob?: number;
+    /**
+     * The manifest's `dataFormat` (default 'compressedJSON', as every example; the resource doc says
+     * 'compressedJSONLines'; anything else, e.g. 'csv', is served as given). The blobs are gzip JSON Lines whatever it says.
+     */
+    dataFormat?: string;
+    /** Per-blob row count in the manifest (the Dec-2023 sample model): omitted (default), exact, or lying. */
+    itemCount?: 'omit' | 'exact' | 'lie';
+    /** Key of that count (default 'ItemCount', the sample model's name; e.g. 'itemCount'). */
+    itemCountKey?: string;
+    /** With itemCount 'lie': added to the first blob's true count (default 1). */
+    itemCountLieBy?: number;
   };
   /**
    * A per-host request budget on the simulator clock (ref §9 publishes no numbers): over `limit` requests in
@@ -95,6 +133,8 @@ export interface Simulator {
   dataset: Dataset;
   /** Every request to every host, in arrival order (status filled in when answered; 0 = connection reset). */
   requests: RecordedRequest[];
+  /** Every seek continuation token issued, how often each was sent, and every repeated send. */
+  seekTokens: SeekTokenLog;
   clock: { now(): number; advance(ms: number): void };
   faults: Faults;
   setLatency(ms: number): void;
@@ -122,12 +162,21 @@ function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     requireAuth: o.requireAuth ?? true,
     bom: o.bom ?? false,
     malformedNextLinks: o.malformedNextLinks ?? false,
+    nextLinkStyle:
+      typeof o.nextLinkStyle === 'string'
+        ? { invoices: o.nextLinkStyle, lineItems: o.nextLinkStyle }
+        : { invoices: o.nextLinkStyle?.invoices ?? 'relative', lineItems: o.nextLinkStyle?.lineItems ?? 'relative' },
+    seekTokens: { singleUse: o.seekTokens?.singleUse ?? false, errorShape: o.seekTokens?.errorShape ?? 'apiFault' },
     v2: {
       pollsBeforeDone: o.v2?.pollsBeforeDone ?? 1,
       manifestMode: o.v2?.manifestMode ?? 'link',
       sasTtlMs: o.v2?.sasTtlMs ?? 60 * 60_000,
       retryAfterSeconds: o.v2?.retryAfterSeconds ?? 1,
       rowsPerBlob: o.v2?.rowsPerBlob ?? 50_000,
+      dataFormat: o.v2?.dataFormat ?? 'compressedJSON',
+      itemCount: o.v2?.itemCount ?? 'omit',
+      itemCountKey: o.v2?.itemCountKey ?? 'ItemCount',
+      itemCountLieBy: o.v2?.itemCountLieBy ?? 1,
     },
     auth: o.auth ?? {},
   };
@@ -155,6 +204,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const faults = new FaultList();
   const requests: RecordedRequest[] = [];
   const graph = new GraphState();
+  const sign = signer(randomBytes(32));
+  const seek = new SeekTokens(sign, () => resolved.seekTokens.singleUse);
   const state: SimState = {
     options: resolved,
     dataset,
@@ -162,7 +213,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     urls: { partnerCenter: '', graph: '', blob: '', authority: '' },
     faults,
     refreshTokens: new RefreshTokenStore(resolved.auth),
-    sign: signer(randomBytes(32)),
+    seek,
+    sign,
   };
 
   const rateLimiter = options.rateLimit ? createRateLimiter(options.rateLimit, clock.now) : undefined;
@@ -274,6 +326,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     authorityUrl: state.urls.authority,
     dataset,
     requests,
+    seekTokens: seek,
     clock,
     faults,
     setLatency: (ms) => {

@@ -1,8 +1,8 @@
 // Partner Center v1 invoice endpoints (ref §2-§5, §10, §12 items 1-6): invoice list and by-id, statement and receipt
 // PDFs, line items with offset paging (office/azure) and seek paging (onetime/marketplace), quirks included.
 import { randomBytes } from 'node:crypto';
-import { linesPublished, providerKey, rowChunks, typeKey } from './dataset.js';
-import { type Exchange, type SimState, send, sendStream } from './http.js';
+import { linesPublished, rowChunks, typeKey } from './dataset.js';
+import { type Exchange, type NextLinkStyle, type SimState, send, sendStream } from './http.js';
 import { pdfBytes } from './pdf.js';
 import { checkBearer } from './tokens.js';
 
@@ -40,17 +40,19 @@ export async function handlePartnerCenter(ex: Exchange, state: SimState): Promis
   if (!state.dataset.invoices().some((s) => s.id === id)) return json(404, fault(1000, 'Not found'));
   const rest = segments.slice(3).map((s) => s.toLowerCase());
 
-  if (rest.length === 0) {
-    const invoice = state.dataset.invoiceJson(id) as Record<string, unknown>;
-    return json(200, JSON.stringify(withPdfLink(invoice, id, state)));
-  }
+  if (rest.length === 0) return json(200, state.dataset.invoiceText(id, 'byId', pdfLink(id, state)));
   if (rest.length === 2 && rest[0] === 'documents' && rest[1] === 'statement') {
     return sendPdf(ex, headers, `statement:${state.options.seed}:${id}`, `Invoice ${id}`, `Invoice_${id}.pdf`);
   }
   if (rest.length === 4 && rest[0] === 'receipts' && rest[2] === 'documents' && rest[3] === 'statement') {
     const receiptId = segments[4] ?? '';
-    const invoice = state.dataset.invoiceJson(id) as { taxReceipts: { id: string }[] };
-    if (!invoice.taxReceipts.some((r) => r.id === receiptId)) return json(404, fault(1000, 'Not found'));
+    const invoice = state.dataset.invoiceJson(id) as { taxReceipts?: unknown[] };
+    // Injected receipts may be anything (null, no id, id null): only a string or number id names a document.
+    const known = (invoice.taxReceipts ?? []).some((r) => {
+      const rid = typeof r === 'object' && r !== null ? (r as { id?: unknown }).id : undefined;
+      return (typeof rid === 'string' || typeof rid === 'number') && String(rid) === receiptId;
+    });
+    if (!known) return json(404, fault(1000, 'Not found'));
     return sendPdf(
       ex,
       headers,
@@ -84,21 +86,19 @@ function sendPdf(ex: Exchange, headers: Record<string, string>, key: string, tit
   });
 }
 
-function withPdfLink(invoice: Record<string, unknown>, id: string, state: SimState): Record<string, unknown> {
-  let pdfDownloadLink = `/invoices/${id}/documents/statement`;
-  if (state.options.pdfLinkMode === 'signed') {
-    const path = `/statements/${encodeURIComponent(id)}.pdf`;
-    const se = new Date(state.now() + state.options.pdfLinkTtlMs).toISOString();
-    const sig = state.sign(`${path}|${se}`);
-    pdfDownloadLink = `${state.urls.blob}${path}?se=${encodeURIComponent(se)}&sig=${encodeURIComponent(sig)}`;
-  }
-  // Same place as in the docs' example: right after currencySymbol.
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(invoice)) {
-    out[key] = value;
-    if (key === 'currencySymbol') out.pdfDownloadLink = pdfDownloadLink;
-  }
-  return out;
+function pdfLink(id: string, state: SimState): string {
+  if (state.options.pdfLinkMode !== 'signed') return `/invoices/${id}/documents/statement`;
+  const path = `/statements/${encodeURIComponent(id)}.pdf`;
+  const se = new Date(state.now() + state.options.pdfLinkTtlMs).toISOString();
+  const sig = state.sign(`${path}|${se}`);
+  return `${state.urls.blob}${path}?se=${encodeURIComponent(se)}&sig=${encodeURIComponent(sig)}`;
+}
+
+/** A collection link (`/invoices...`, relative without /v1 as documented) in the configured style. */
+function styled(uri: string, style: NextLinkStyle, state: SimState): string {
+  if (style === 'relativeV1') return `/v1${uri}`;
+  if (style === 'absolute') return `${state.urls.partnerCenter}/v1${uri}`;
+  return uri;
 }
 
 const parseCount = (value: string | undefined, fallback: number): number | undefined => {
@@ -112,11 +112,16 @@ function listInvoices(ex: Exchange, state: SimState, json: (status: number, body
   const offset = parseCount(ex.query.get('offset'), 0);
   if (size === undefined || offset === undefined || size < 1) return json(400, INVALID_REQUEST);
   const pageSize = Math.min(size, 1000);
-  const listed = state.dataset.invoices().filter((s) => s.listed ?? !s.amendsOf);
-  const page = listed.slice(offset, offset + pageSize);
-  const links: Record<string, unknown> = { self: link(`/invoices?size=${pageSize}&offset=${offset}`) };
-  if (offset + pageSize < listed.length) links.next = link(`/invoices?size=${pageSize}&offset=${offset + pageSize}`);
-  const items = page.map((s) => JSON.stringify(state.dataset.invoiceJson(s.id)));
+  // Every top-level item in list order (invoices, amendments when also listed, injected raw items), as text.
+  const listed = state.dataset.listItems();
+  const items = listed.slice(offset, offset + pageSize);
+  const style = state.options.nextLinkStyle.invoices;
+  const links: Record<string, unknown> = {
+    self: link(styled(`/invoices?size=${pageSize}&offset=${offset}`, style, state)),
+  };
+  if (offset + pageSize < listed.length) {
+    links.next = link(styled(`/invoices?size=${pageSize}&offset=${offset + pageSize}`, style, state));
+  }
   json(
     200,
     `{"totalCount":${items.length},"items":[${items.join(',')}],"links":${JSON.stringify(links)},"attributes":{"objectType":"Collection"}}`,
@@ -162,7 +167,7 @@ async function lineItems(
   if (currency && invoice && currency.toLowerCase() !== (invoice.currency ?? 'USD').toLowerCase()) part = undefined;
   if (!linesPublished(invoice, state.now())) part = undefined;
   const total = part?.rows ?? 0;
-  const partKey = `${id}|${style === 'seek' ? 'onetime' : providerKey(provider)}|${typeKey(type)}`;
+  const seekPart = `onetime|${typeKey(type)}`;
 
   let from = 0;
   if (style === 'offset') {
@@ -172,11 +177,15 @@ async function lineItems(
   } else if (q.has('seekoperation')) {
     if (q.get('seekoperation')?.toLowerCase() !== 'next') return json(400, INVALID_REQUEST);
     const token = ex.req.headers['ms-continuationtoken'];
-    const decoded = typeof token === 'string' ? readSeekToken(token, partKey, state) : undefined;
-    if (decoded === undefined) {
-      return json(400, fault(400, 'The continuation token is missing or not valid for this request.'));
+    const check = state.seek.redeem(typeof token === 'string' ? token : undefined, id, seekPart, state.now());
+    if (!check.ok) {
+      const message = 'The continuation token is missing or not valid for this request.';
+      return json(
+        400,
+        state.options.seekTokens.errorShape === 'message' ? JSON.stringify({ message }) : fault(400, message),
+      );
     }
-    from = decoded;
+    from = check.from;
   }
   const to = Math.min(from + pageSize, total);
   const count = Math.max(0, to - from);
@@ -184,7 +193,8 @@ async function lineItems(
   const basePath = `/invoices/${ex.url.pathname.split('/').slice(3).join('/')}`;
   const selfQuery = [...ex.url.searchParams].filter(([name]) => name.toLowerCase() !== 'seekoperation');
   const selfUri = `${basePath}${selfQuery.length ? `?${new URLSearchParams(selfQuery)}` : ''}`;
-  const links: Record<string, unknown> = { self: link(selfUri) };
+  const linkStyle = state.options.nextLinkStyle.lineItems;
+  const links: Record<string, unknown> = { self: link(styled(selfUri, linkStyle, state)) };
   let continuation = '';
   if (to < total) {
     if (style === 'offset') {
@@ -192,13 +202,14 @@ async function lineItems(
       if (!nextQuery.has('size')) nextQuery.set('size', String(pageSize));
       const next = `${basePath}?${nextQuery}&offset=${to}`;
       // Malformed links as in the docs' examples (ref §5.3): a truncated offset.
-      links.next = link(state.options.malformedNextLinks ? next.replace(/offset=\d+$/, 'offset=') : next);
+      const uri = styled(next, linkStyle, state);
+      links.next = link(state.options.malformedNextLinks ? uri.replace(/offset=\d+$/, 'offset=') : uri);
     } else {
-      const token = seekToken(partKey, to, state);
+      const token = state.seek.issue(id, seekPart, to, state.now());
       continuation = `"continuationToken":${JSON.stringify(token)},`;
       const sep = selfQuery.length ? '&' : '?';
       const next = `${selfUri}${state.options.malformedNextLinks ? '?' : sep}seekOperation=Next`;
-      links.next = link(next, [{ key: 'MS-ContinuationToken', value: token }]);
+      links.next = link(styled(next, linkStyle, state), [{ key: 'MS-ContinuationToken', value: token }]);
     }
   }
 
@@ -212,21 +223,4 @@ async function lineItems(
     yield tail;
   }
   await sendStream(ex, 200, headers, page());
-}
-
-// The seek token is opaque to clients and carries commas, `/` and `=` as real ones do (ref §5.3). It is signed,
-// so the server can validate it without keeping state per page.
-function seekToken(partKey: string, from: number, state: SimState): string {
-  const mac = state.sign(`${partKey}|${from}`);
-  return `d19617b8-fbe5-4684-a5d8-0230972fb0cf,${Buffer.from(String(from)).toString('base64')}_a4ayc/80/${mac},0d81c700`;
-}
-
-function readSeekToken(token: string, partKey: string, state: SimState): number | undefined {
-  const match = /^d19617b8-fbe5-4684-a5d8-0230972fb0cf,([A-Za-z0-9+/=]+)_a4ayc\/80\/([A-Za-z0-9+/=]+),0d81c700$/.exec(
-    token,
-  );
-  if (!match) return undefined;
-  const from = Number(Buffer.from(match[1] ?? '', 'base64').toString('utf8'));
-  if (!Number.isInteger(from) || from < 0) return undefined;
-  return state.sign(`${partKey}|${from}`) === match[2] ? from : undefined;
 }
