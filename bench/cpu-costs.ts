@@ -3,7 +3,7 @@
 // `fastSplitItems` is a bench-only prototype of a cheaper splitJsonItems, checked against it for equal output.
 import { createHash } from 'node:crypto';
 import { splitJsonItems } from '../src/http/json-items.js';
-import { rowTotal } from '../src/sync/verify.js';
+import { rowTotal } from '../src/sync/export/verify.js';
 import { createDataset } from '../test/simulator/dataset.js';
 
 export interface CpuCost {
@@ -130,7 +130,7 @@ export function measureCpuCosts(pageRows = 2000, repeat = 10): CpuCost[] {
       usPerRow: timePerRow(pageRows, repeat, () => fastSplitItems(text)),
     },
     {
-      step: 'verify: rowTotal per row as in this checkout (src/sync/verify.ts)',
+      step: 'verify: rowTotal per row as in this checkout (src/sync/export/verify.ts)',
       usPerRow: timePerRow(pageRows, repeat, () => {
         for (const row of rows) rowTotal(row, ['billingpretaxtotal', 'pretaxcharges']);
       }),

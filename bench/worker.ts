@@ -192,7 +192,7 @@ async function runBaselineJob(job: NdjsonBaselineJob): Promise<BaselineResult> {
   let bytes = 0;
   const started = performance.now();
   const stage = async (body: Buffer) => {
-    await blob.stageBlock(blockId(blocks), body, body.length);
+    await blob.stageBlock(blockId(1, blocks), body, body.length);
     blocks++;
     bytes += body.length;
   };
@@ -214,7 +214,7 @@ async function runBaselineJob(job: NdjsonBaselineJob): Promise<BaselineResult> {
   } else {
     for (const body of prepared) await stage(body);
   }
-  await blob.commitBlockList(Array.from({ length: blocks }, (_, i) => blockId(i)));
+  await blob.commitBlockList(Array.from({ length: blocks }, (_, i) => blockId(1, i)));
   const ms = performance.now() - started;
   return {
     kind: 'baseline',

@@ -5,7 +5,6 @@
 // Either way only what the message owns is marked, and the timer retries failed invoices later.
 import type { InvocationContext, Timer } from '@azure/functions';
 import { describeError, failureKind } from '../http/errors.js';
-import { encodeMessage } from '../storage/queues.js';
 import type { InvocationInfo, SyncDeps } from '../sync/deps.js';
 import { detectInvoices } from '../sync/detect-invoices.js';
 import { exportPart, recordExportFailure } from '../sync/export/claim.js';
@@ -110,7 +109,11 @@ async function handleMessage<M>(
     if (!(error instanceof MalformedMessageError)) throw error;
     // Nothing in the ledger can be marked for a message that names nothing: it goes to poison now, logged once.
     deps.log.error(`${o.what} message is malformed; moved to ${o.queue}-poison`, { error: error.message });
-    await deps.storage.queueService.getQueueClient(`${o.queue}-poison`).sendMessage(encodeMessage(payload));
+    // The payload as the host handed it over: a string as it was, JSON as JSON (base64, as the host expects).
+    const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    await deps.storage.queueService
+      .getQueueClient(`${o.queue}-poison`)
+      .sendMessage(Buffer.from(text ?? String(payload), 'utf8').toString('base64'));
     return;
   }
   try {

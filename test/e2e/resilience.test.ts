@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSyncDeps, type DepsOverrides } from '../../src/app/create-deps.js';
 import { runPass } from '../../src/app/run-pass.js';
 import { loadSettings } from '../../src/config.js';
+import { progressOf } from '../../src/storage/parts.js';
 import type { SyncDeps } from '../../src/sync/deps.js';
 import type { EventProperties, SyncLogger } from '../../src/telemetry/logger.js';
 import { type InvoiceSpec, type Simulator, type SimulatorOptions, startSimulator } from '../simulator/index.js';
@@ -82,15 +83,15 @@ describe('a process killed mid-export', () => {
       let staged = 0;
       for (let i = 0; i < 600 && staged < 5; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        staged =
-          (await deps.storage.ledger.getPart(bigLegacy.id, 'azure-billing').catch(() => undefined))?.blocksStaged ?? 0;
+        const part = await deps.storage.ledger.getPart(bigLegacy.id, 'azure-billing').catch(() => undefined);
+        staged = part ? progressOf(part).blocks : 0;
       }
       child.kill('SIGKILL');
       await exited;
       expect(staged).toBeGreaterThanOrEqual(5);
       const killedAt = await deps.storage.ledger.getPart(bigLegacy.id, 'azure-billing');
       expect(killedAt?.state).toBe('exporting');
-      expect(killedAt?.blocksStaged).toBeLessThan(30);
+      expect(killedAt ? progressOf(killedAt).blocks : 0).toBeLessThan(30);
 
       // The dead worker's messages are gone for good (the worst case): the next timer run finds the invoice stuck,
       // once the dead worker's lease has run out.
@@ -107,7 +108,7 @@ describe('a process killed mid-export', () => {
       const pagesAfter = sim.requests
         .slice(requestsBefore)
         .filter((r) => r.path.toLowerCase().includes('/lineitems')).length;
-      expect(pagesAfter).toBeLessThanOrEqual(30 - (killedAt?.blocksStaged ?? 0) + 1);
+      expect(pagesAfter).toBeLessThanOrEqual(30 - (killedAt ? progressOf(killedAt).blocks : 0) + 1);
     });
   });
 });

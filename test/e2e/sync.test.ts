@@ -61,19 +61,28 @@ async function readBlob(deps: SyncDeps, path: string): Promise<Buffer> {
 }
 
 describe('a full pass over a mixed set of invoices', () => {
-  test('every invoice completes with its PDF, JSON, manifest and every line item byte-identical', async () => {
+  test('every invoice lands with its PDF, JSON, manifest and every line item byte-identical; the one whose line items do not add up is a mismatch', async () => {
     const deps = await freshDeps();
     const result = await runPass(deps, { retryVisibilitySeconds: 0 });
     const specs = sim.dataset.invoices();
     expect(result.invoices.map((i) => i.invoiceId).sort()).toEqual(specs.map((s) => s.id).sort());
-    expect(result.invoices.filter((i) => i.state !== 'complete')).toEqual([]);
-    expect(result.allComplete).toBe(true);
+    // The default data has one invoice published before all its rows (117.25 short): never "complete".
+    const short = specs.filter((s) => (s.chargesAdjustment ?? 0) !== 0).map((s) => s.id);
+    expect(short).toEqual(['G012040490']);
+    expect(result.invoices.filter((i) => i.state !== 'complete').map((i) => [i.invoiceId, i.state])).toEqual([
+      ['G012040490', 'mismatch'],
+    ]);
+    expect(result.allComplete).toBe(false);
     expect(result.drain.poisoned).toBe(0);
+    // The default data has no part the app cannot export: nothing below is skipped.
+    expect(result.parts.filter((p) => p.state !== 'complete')).toEqual([]);
 
     const apis = new Set<string>();
     for (const spec of specs) {
       const invoice = result.invoices.find((i) => i.invoiceId === spec.id)!;
-      const prefix = `billing_period=${invoice.billingPeriod}/invoice_id=${spec.id}/`;
+      // The partition is the billing period the data states (by id), not one re-derived from the list.
+      expect(invoice.billingPeriod, spec.id).toBe(spec.billingPeriod);
+      const prefix = `billing_period=${spec.billingPeriod}/invoice_id=${spec.id}/`;
       const pdf = await readBlob(deps, `${prefix}invoice.pdf`);
       expect(pdf.subarray(0, 4).toString()).toBe('%PDF');
       expect(sha256(pdf)).toBe(invoice.pdfSha256);
@@ -82,15 +91,26 @@ describe('a full pass over a mixed set of invoices', () => {
       expect(JSON.parse(json).id).toBe(spec.id);
 
       const manifest = JSON.parse((await readBlob(deps, `${prefix}manifest.json`)).toString());
-      expect(manifest).toMatchObject({ invoiceId: spec.id, status: 'complete' });
+      expect(manifest).toMatchObject({
+        invoiceId: spec.id,
+        billingPeriod: spec.billingPeriod,
+        status: short.includes(spec.id) ? 'mismatch' : 'complete',
+      });
+      expect(manifest.artifacts.find((a: { kind: string }) => a.kind === 'invoice')).toMatchObject({
+        path: `${prefix}invoice.json`,
+        sha256: sha256(json),
+      });
+      expect(manifest.artifacts.find((a: { kind: string }) => a.kind === 'pdf')).toMatchObject({ sha256: sha256(pdf) });
+      expect((spec.parts ?? []).length).toBeGreaterThan(0);
       for (const part of spec.parts ?? []) {
         const provider = normalizeProvider(part.provider, part.lineItemType);
         const lineItemType = normalizeType(part.lineItemType);
         const stored = result.parts.find(
           (p) => p.invoiceId === spec.id && p.provider === provider && p.lineItemType === lineItemType,
         );
-        expect(stored, `${spec.id} ${provider}/${lineItemType}`).toBeDefined();
-        if (!stored || stored.state === 'unsupported') continue;
+        expect(stored, `${spec.id} ${provider}/${lineItemType}`).toMatchObject({ state: 'complete' });
+        if (!stored) continue;
+        expect(stored.blobPath.startsWith(prefix)).toBe(true);
         apis.add(stored.source ?? stored.api);
         const bytes = await readBlob(deps, stored.blobPath);
         const expected = expectedNdjson(sim, spec.id, part, stored.source === 'v2' ? 'v2' : 'v1');
@@ -104,11 +124,12 @@ describe('a full pass over a mixed set of invoices', () => {
           bytes: expected.length,
         });
       }
-      // Reported as measured: it matches exactly where the dataset's totalCharges equals its rows, and only there.
-      expect(manifest.reconciliation.matches).toBe(
-        sim.dataset.totalCharges(spec.id) === sim.dataset.rowsTotal(spec.id),
-      );
-      expect(manifest.reconciliation.invoiceTotalCharges).toBe(sim.dataset.totalCharges(spec.id));
+      // Reported as measured, in exact decimals: it matches where the dataset's totalCharges equals its rows.
+      const expectedDifference =
+        Math.round((sim.dataset.totalCharges(spec.id) - sim.dataset.rowsTotal(spec.id)) * 100) / 100;
+      expect(manifest.reconciliation.invoiceTotalCharges).toBe(sim.dataset.totalChargesText(spec.id));
+      expect(Number(manifest.reconciliation.difference)).toBe(expectedDifference);
+      expect(manifest.reconciliation.matches).toBe(expectedDifference === 0);
     }
     // Legacy and older invoices through v1, recent new-commerce through Graph v2.
     expect([...apis].sort()).toEqual(['v1', 'v2']);
@@ -121,7 +142,7 @@ describe('a full pass over a mixed set of invoices', () => {
     const requestsBefore = sim.requests.length;
     const second = await runPass(deps, { retryVisibilitySeconds: 0 });
     const after = await blobSnapshot(deps.storage.container);
-    expect(second.allComplete).toBe(true);
+    expect(second.invoices.filter((i) => i.state !== 'complete').map((i) => i.state)).toEqual(['mismatch']);
     expect(after).toEqual(before);
     const newRequests = sim.requests.slice(requestsBefore);
     expect(newRequests.filter((r) => r.path.toLowerCase().includes('/lineitems'))).toEqual([]);
@@ -151,8 +172,8 @@ describe('redelivery and bad input', () => {
     expect(await blobSnapshot(deps.storage.container)).toEqual(before);
   });
 
-  test('malformed messages go to the poison queue with a clear error and nothing else stops', async () => {
-    const deps = await freshDeps({}, hostWith({ maxDequeueCount: 2 }));
+  test('malformed messages go to the poison queue at once, logged once, and nothing else stops', async () => {
+    const deps = await freshDeps();
     await deps.storage.ensure();
     const bad = [
       Buffer.from('{"invoiceId":').toString('base64'),
@@ -160,18 +181,39 @@ describe('redelivery and bad input', () => {
       encodeMessage({ invoiceId: 'G000000001', extra: 'field' }),
     ];
     for (const text of bad) await deps.storage.queues.invoiceSync.sendMessage(text);
-    const result = await runPass(deps, { retryVisibilitySeconds: 0 });
-    expect(result.drain.poisoned).toBe(3);
-    expect(result.allComplete).toBe(true);
+    const deliveries: number[] = [];
+    const result = await runPass(deps, {
+      retryVisibilitySeconds: 0,
+      onOutcome: (o) => {
+        if (o.functionName === 'syncInvoice') deliveries.push(o.dequeueCount);
+      },
+    });
+    // Nothing was delivered twice: a message that names nothing is not retried.
+    expect(deliveries.length).toBeGreaterThanOrEqual(3);
+    expect(deliveries.every((count) => count === 1)).toBe(true);
+    expect(result.drain.failed).toBe(0);
+    expect(result.invoices.filter((i) => i.state !== 'complete').map((i) => i.state)).toEqual(['mismatch']);
     const poisoned = (
       await deps.storage.queueService.getQueueClient('invoice-sync-poison').receiveMessages({ numberOfMessages: 10 })
     ).receivedMessageItems;
-    expect(poisoned.map((m) => m.messageText).sort()).toEqual([...bad].sort());
+    const decoded = (text: string) => Buffer.from(text, 'base64').toString('utf8');
+    expect(poisoned.map((m) => decoded(m.messageText)).sort()).toEqual(
+      ['{"invoiceId":', '{"invoiceId":"../x"}', '{"invoiceId":"G000000001","extra":"field"}'].sort(),
+    );
+    const errors = deps.log.lines.filter((l) => l.level === 'error' && l.message.includes('malformed'));
+    expect(errors).toHaveLength(3);
+    expect(errors.map((l) => String(l.properties?.error))).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/not JSON/),
+        expect.stringMatching(/invoiceId must be/),
+        expect.stringMatching(/extra/),
+      ]),
+    );
   });
 });
 
 describe('what the API may send that we do not know', () => {
-  test('an unknown provider and a hostile invoice id are reported; everything else lands', async () => {
+  test('unknown, slash-bearing and overlong providers and a hostile invoice id are reported; everything else lands, the PDF once', async () => {
     const invoices: InvoiceSpec[] = [
       {
         id: 'G0UNK00001',
@@ -181,6 +223,8 @@ describe('what the API may send that we do not know', () => {
         parts: [
           { provider: 'one_time', lineItemType: 'billing_line_items', rows: 7, drift: true },
           { provider: 'quantum_marketplace', lineItemType: 'billing_line_items', rows: 4 },
+          { provider: 'azure/../../etc', lineItemType: 'billing_line_items', rows: 2 },
+          { provider: `p${'x'.repeat(300)}`, lineItemType: 'usage_line_items', rows: 2 },
         ],
       },
       { id: '../../G0EVIL01', kind: 'modern', billingPeriod: '2021-08', parts: [] },
@@ -197,14 +241,23 @@ describe('what the API may send that we do not know', () => {
       const result = await runPass(deps, { retryVisibilitySeconds: 0 });
 
       expect(result.detect?.rejected.map((r) => r.id)).toEqual(['../../G0EVIL01']);
-      expect(log.lines.some((l) => l.level === 'error' && l.message.includes('unsafe id'))).toBe(true);
+      expect(log.lines.some((l) => l.level === 'error' && l.message.includes('cannot be used'))).toBe(true);
       expect(other.requests.some((r) => r.path.includes('EVIL'))).toBe(false);
+      const rejected = [];
+      for await (const item of deps.storage.ledger.listRejected()) rejected.push(item);
+      expect(rejected.map((r) => r.idAsSent)).toEqual(['../../G0EVIL01']);
       expect(result.invoices.map((i) => [i.invoiceId, i.state, i.documentType])).toEqual([
         ['G0UNK00001', 'complete', 'brand_new_document_type'],
       ]);
-      const unknown = result.parts.find((p) => p.partId.startsWith('quantummarketplace'));
-      expect(unknown).toMatchObject({ state: 'unsupported', blobPath: '' });
-      expect(unknown?.lastError).toMatch(/unknown billingProvider 'quantum_marketplace'/);
+      expect(result.drain.failed).toBe(0);
+      const unsupported = result.parts.filter((p) => p.state === 'unsupported');
+      expect(unsupported).toHaveLength(3);
+      for (const part of unsupported) {
+        expect(part.blobPath).toBe('');
+        expect(part.partId).toMatch(/^[a-z0-9][a-z0-9_-]{0,63}$/);
+        expect(part.routeReason).toBeTruthy();
+      }
+      expect(unsupported.map((p) => p.routeReason).join('\n')).toMatch(/unknown billingProvider 'quantum_marketplace'/);
       const known = result.parts.find((p) => p.partId === 'onetime-billing')!;
       const bytes = await deps.storage.container.getBlobClient(known.blobPath).downloadToBuffer();
       expect(bytes.equals(expectedNdjson(other, 'G0UNK00001', invoices[0]!.parts![0]!, 'v1'))).toBe(true);
@@ -218,6 +271,13 @@ describe('what the API may send that we do not know', () => {
       expect(manifest.parts).toContainEqual(
         expect.objectContaining({ state: 'unsupported', note: expect.stringContaining('quantum_marketplace') }),
       );
+      // The PDF was fetched once: unusable parts never make the invoice go round again.
+      const pdfFetches = other.requests.filter(
+        (r) => r.path.includes('G0UNK00001') && (r.path.endsWith('.pdf') || r.path.endsWith('/documents/statement')),
+      );
+      expect(pdfFetches).toHaveLength(1);
+      // No blob name carries the odd provider names.
+      for await (const blob of deps.storage.container.listBlobsFlat()) expect(blob.name).not.toMatch(/etc|xxxx/);
     } finally {
       await other.stop();
     }
@@ -258,14 +318,15 @@ describe('telemetry inside a Functions invocation', () => {
 });
 
 describe('a message that keeps failing', () => {
-  test('lands in the poison queue after host.json maxDequeueCount tries and the ledger says failed, with the error', async () => {
+  test('a transient failure is retried; after host.json maxDequeueCount tries it goes to poison and the ledger says failed, with the error', async () => {
     const deps = await freshDeps({ HTTP_MAX_RETRIES: '0' }, hostWith({ maxDequeueCount: 3 }));
     sim.faults.add({
       host: 'partnercenter',
       method: 'GET',
       path: /\/v1\/invoices\/G000024130$/,
       kind: 'status',
-      status: 404,
+      status: 503,
+      body: '{"code":503,"description":"Service is busy","data":[],"source":"PartnerFD"}',
       times: 3,
     });
     try {
@@ -273,16 +334,48 @@ describe('a message that keeps failing', () => {
       expect(result.drain.poisoned).toBe(1);
       const failed = result.invoices.find((i) => i.invoiceId === 'G000024130');
       expect(failed).toMatchObject({ state: 'failed', attempts: 3 });
-      expect(failed?.lastError).toMatch(/404/);
-      expect(result.invoices.filter((i) => i.invoiceId !== 'G000024130').every((i) => i.state === 'complete')).toBe(
-        true,
-      );
+      expect(failed?.lastError).toMatch(/HTTP 503/);
+      expect(failed?.lastError).toMatch(/Service is busy/);
+      expect(failed?.nextRetryAt).toBeTruthy();
+      expect(
+        result.invoices
+          .filter((i) => i.invoiceId !== 'G000024130')
+          .map((i) => i.state)
+          .sort(),
+      ).toEqual([...Array(8).fill('complete'), 'mismatch'].sort());
       const poison = deps.storage.queueService.getQueueClient('invoice-sync-poison');
       const [message] = (await poison.receiveMessages()).receivedMessageItems;
       expect(JSON.parse(Buffer.from(message!.messageText, 'base64').toString())).toMatchObject({
         invoiceId: 'G000024130',
       });
       expect(deps.log.lines.some((l) => l.level === 'error' && l.message.includes('goes to poison'))).toBe(true);
+    } finally {
+      sim.faults.clear();
+    }
+  });
+
+  test('a permanent failure (404) is recorded on the first delivery, not retried, and nothing goes to poison', async () => {
+    const deps = await freshDeps({ HTTP_MAX_RETRIES: '0' }, hostWith({ maxDequeueCount: 5 }));
+    sim.faults.add({
+      host: 'partnercenter',
+      method: 'GET',
+      path: /\/v1\/invoices\/G000024130$/,
+      kind: 'status',
+      status: 404,
+      body: '{"code":1000,"description":"Not found","data":[],"source":"PartnerFD"}',
+      times: 5,
+    });
+    try {
+      const byIdCalls = () => sim.requests.filter((r) => /\/v1\/invoices\/G000024130$/.test(r.path)).length;
+      const before = byIdCalls();
+      const result = await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(byIdCalls() - before).toBe(1);
+      expect(result.drain.poisoned).toBe(0);
+      const failed = result.invoices.find((i) => i.invoiceId === 'G000024130');
+      expect(failed).toMatchObject({ state: 'failed', attempts: 1 });
+      expect(failed?.lastError).toMatch(/HTTP 404/);
+      expect(failed?.lastError).toMatch(/code 1000/);
+      expect(deps.log.lines.some((l) => l.level === 'error' && l.message.includes('failed permanently'))).toBe(true);
     } finally {
       sim.faults.clear();
     }

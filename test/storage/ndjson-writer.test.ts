@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BlobWriteError,
   blockId,
-  hashBlob,
   NdjsonBlockWriter,
   uploadStreamToBlob,
   writeJsonBlob,
@@ -34,16 +33,29 @@ const pages = Array.from({ length: 5 }, (_, page) =>
   ),
 );
 const expectedText = pages.map((rows) => `${rows.join('\n')}\n`).join('');
+const ndjson = (rows: readonly string[]) => Buffer.from(`${rows.join('\n')}\n`, 'utf8');
+/** Stages page `index` of `pages` (or `rows`) as block (epoch, index). */
+const stage = (writer: NdjsonBlockWriter, epoch: number, index: number, rows: readonly string[] = pages[index] ?? []) =>
+  writer.stage(blockId(epoch, index), ndjson(rows), rows.length);
+const ids = (epoch: number, count: number) => Array.from({ length: count }, (_, i) => blockId(epoch, i));
 
 describe('blockId', () => {
-  it('is base64 of the zero-padded 10-digit index, with a fixed length', () => {
-    expect(blockId(0)).toBe(Buffer.from('0000000000').toString('base64'));
-    expect(Buffer.from(blockId(42), 'base64').toString()).toBe('0000000042');
-    const lengths = new Set([0, 9, 10, 49_999, 9_999_999_999].map((i) => blockId(i).length));
+  it('is base64 of a 6-digit epoch and a 10-digit index, with a fixed length', () => {
+    expect(blockId(0, 0)).toBe(Buffer.from('0000000000000000').toString('base64'));
+    expect(Buffer.from(blockId(7, 42), 'base64').toString()).toBe('0000070000000042');
+    const lengths = new Set(
+      [
+        [0, 0],
+        [1, 9],
+        [999_999, 49_999],
+      ].map(([e, i]) => blockId(e ?? 0, i ?? 0).length),
+    );
     expect(lengths.size).toBe(1);
-    expect(() => blockId(-1)).toThrow(BlobWriteError);
-    expect(() => blockId(1.5)).toThrow(BlobWriteError);
-    expect(() => blockId(10_000_000_000)).toThrow(BlobWriteError);
+    expect(blockId(1, 3)).not.toBe(blockId(2, 3));
+    expect(() => blockId(0, -1)).toThrow(BlobWriteError);
+    expect(() => blockId(0, 1.5)).toThrow(BlobWriteError);
+    expect(() => blockId(0, 50_000)).toThrow(/limit/);
+    expect(() => blockId(1_000_000, 0)).toThrow(BlobWriteError);
   });
 });
 
@@ -51,100 +63,76 @@ describe('NdjsonBlockWriter', () => {
   it('stages one block per page and commits them in order; every line ends with a newline', async () => {
     const blob = container.getBlockBlobClient('straight/rows.ndjson');
     const writer = new NdjsonBlockWriter(blob);
-    let bytes = 0;
-    for (const [index, rows] of pages.entries()) {
-      const staged = await writer.stagePage(index, rows);
-      expect(staged).toMatchObject({ rows: rows.length, staged: true });
-      bytes += staged.bytes;
-    }
-    await writer.commit(pages.length, { contentType: 'application/x-ndjson', metadata: { rows: '15' } });
+    for (const index of pages.keys()) await stage(writer, 1, index);
+    await writer.commit(ids(1, pages.length), { contentType: 'application/x-ndjson', metadata: { rows: '15' } });
     expect(await download('straight/rows.ndjson')).toBe(expectedText);
-    expect(bytes).toBe(Buffer.byteLength(expectedText));
     const properties = await blob.getProperties();
     expect(properties.contentType).toBe('application/x-ndjson');
     expect(properties.metadata).toEqual({ rows: '15' });
   });
 
-  it('resumes after a crash (new writer, re-staging pages 2-4) byte-identically to a straight run', async () => {
+  it('resumes after a crash (new writer, new epoch from page 3) byte-identically to a straight run', async () => {
     const blob = container.getBlockBlobClient('resumed/rows.ndjson');
     const first = new NdjsonBlockWriter(blob);
-    expect(await first.stagedBlockIds()).toEqual([]);
-    for (const index of [0, 1, 2]) await first.stagePage(index, pages[index] ?? []);
-    // "Crash": the first writer is gone; a new instance resumes from the checkpoint after page 1.
+    for (const index of [0, 1, 2]) await stage(first, 1, index);
+    // "Crash" after page 2 was staged but before its checkpoint: a new owner (epoch 2) resumes at page 2.
     const second = new NdjsonBlockWriter(container.getBlockBlobClient('resumed/rows.ndjson'));
-    expect((await second.stagedBlockIds()).sort()).toEqual([blockId(0), blockId(1), blockId(2)]);
-    for (const index of [2, 3, 4]) await second.stagePage(index, pages[index] ?? []);
-    await second.commit(5, { contentType: 'application/x-ndjson' });
+    for (const index of [2, 3, 4]) await stage(second, 2, index);
+    const committed = [blockId(1, 0), blockId(1, 1), blockId(2, 2), blockId(2, 3), blockId(2, 4)];
+    await second.commit(committed, { contentType: 'application/x-ndjson' });
     const resumed = await download('resumed/rows.ndjson');
     expect(resumed).toBe(await download('straight/rows.ndjson'));
     expect(sha256(resumed)).toBe(sha256(expectedText));
-    expect(await second.stagedBlockIds()).toEqual([]);
-    // A redelivered message that commits again changes nothing.
-    await second.commit(5, { contentType: 'application/x-ndjson' });
+    // The first owner's orphaned copy of page 2 is not part of the blob; a repeated commit changes nothing.
+    const list = await blob.getBlockList('all');
+    expect(list.committedBlocks?.map((b) => b.name)).toEqual(committed);
+    await second.commit(committed, { contentType: 'application/x-ndjson' });
     expect(await download('resumed/rows.ndjson')).toBe(expectedText);
+  });
+
+  it('a block staged by an old epoch after the lease moved on is never committed', async () => {
+    const blob = container.getBlockBlobClient('stale-writer/rows.ndjson');
+    const current = new NdjsonBlockWriter(blob);
+    await stage(current, 2, 0, ['{"owner":"current"}']);
+    // A worker that lost its lease wakes up and stages the same index: a different id, so no harm done.
+    await stage(new NdjsonBlockWriter(blob), 1, 0, ['{"owner":"stale"}']);
+    await current.commit([blockId(2, 0)], { contentType: 'application/x-ndjson' });
+    expect(await download('stale-writer/rows.ndjson')).toBe('{"owner":"current"}\n');
   });
 
   it('uncommitted blocks are invisible to readers', async () => {
     const blob = container.getBlockBlobClient('invisible/rows.ndjson');
     const writer = new NdjsonBlockWriter(blob);
-    await writer.stagePage(0, pages[0] ?? []);
+    await stage(writer, 1, 0);
     expect(await blob.exists()).toBe(false);
-    await writer.commit(1, { contentType: 'application/x-ndjson' });
+    await writer.commit([blockId(1, 0)], { contentType: 'application/x-ndjson' });
     const committed = await download('invisible/rows.ndjson');
     // Staging a replacement for a committed blob does not change what readers see until the next commit.
-    await writer.stagePage(0, ['{"replaced":true}']);
-    await writer.stagePage(1, ['{"more":true}']);
+    await stage(writer, 1, 0, ['{"replaced":true}']);
+    await stage(writer, 1, 1, ['{"more":true}']);
     expect(await download('invisible/rows.ndjson')).toBe(committed);
-    await writer.commit(2, { contentType: 'application/x-ndjson' });
+    await writer.commit(ids(1, 2), { contentType: 'application/x-ndjson' });
     expect(await download('invisible/rows.ndjson')).toBe('{"replaced":true}\n{"more":true}\n');
-  });
-
-  it('an empty page stages nothing and does not use its index', async () => {
-    const blob = container.getBlockBlobClient('empty-page/rows.ndjson');
-    const writer = new NdjsonBlockWriter(blob);
-    let index = 0;
-    for (const rows of [['{"a":1}'], [], ['{"b":2}']]) {
-      const staged = await writer.stagePage(index, rows);
-      if (staged.staged) index++;
-    }
-    expect(index).toBe(2);
-    await writer.commit(index, { contentType: 'application/x-ndjson' });
-    expect(await download('empty-page/rows.ndjson')).toBe('{"a":1}\n{"b":2}\n');
   });
 
   it('zero blocks commit an empty blob', async () => {
     const writer = new NdjsonBlockWriter(container.getBlockBlobClient('no-rows/rows.ndjson'));
-    await writer.commit(0, { contentType: 'application/x-ndjson' });
-    expect(await hashBlob(container.getBlobClient('no-rows/rows.ndjson'))).toEqual({
-      sha256: sha256(''),
-      bytes: 0,
-      lines: 0,
-    });
+    await writer.commit([], { contentType: 'application/x-ndjson' });
+    expect(await download('no-rows/rows.ndjson')).toBe('');
   });
 
-  it('refuses to commit a blob with a missing block, and rows with line breaks', async () => {
+  it('refuses to commit a blob with a missing block, and blocks that are not the rows they claim', async () => {
     const writer = new NdjsonBlockWriter(container.getBlockBlobClient('hole/rows.ndjson'));
-    await writer.stagePage(0, ['{"a":1}']);
-    await writer.stagePage(2, ['{"c":3}']);
-    await expect(writer.commit(3, { contentType: 'application/x-ndjson' })).rejects.toThrow(
+    await stage(writer, 1, 0, ['{"a":1}']);
+    await stage(writer, 1, 2, ['{"c":3}']);
+    await expect(writer.commit(ids(1, 3), { contentType: 'application/x-ndjson' })).rejects.toThrow(
       /block 1 of 3 is not staged/,
     );
     expect(await container.getBlobClient('hole/rows.ndjson').exists()).toBe(false);
-    await expect(writer.stagePage(3, ['{"a":\n1}'])).rejects.toThrow(/line break/);
-  });
-});
-
-describe('hashBlob', () => {
-  it('streams the committed blob: sha256, bytes and lines', async () => {
-    const digest = await hashBlob(container.getBlobClient('straight/rows.ndjson'));
-    expect(digest).toEqual({ sha256: sha256(expectedText), bytes: Buffer.byteLength(expectedText), lines: 15 });
-  });
-
-  it('counts a final line without a newline, across chunk boundaries of a larger blob', async () => {
-    const text = `${'{"x":"y"}\n'.repeat(200_000)}{"last":true}`;
-    await container.getBlockBlobClient('big.ndjson').upload(text, Buffer.byteLength(text));
-    const digest = await hashBlob(container.getBlobClient('big.ndjson'));
-    expect(digest).toEqual({ sha256: sha256(text), bytes: Buffer.byteLength(text), lines: 200_001 });
+    await expect(stage(writer, 1, 3, ['{"a":\n1}'])).rejects.toThrow(/line break/);
+    await expect(writer.stage(blockId(1, 3), Buffer.from('{"a":1}\r\n'), 1)).rejects.toThrow(/line break/);
+    await expect(writer.stage(blockId(1, 3), Buffer.from('{"a":1}'), 1)).rejects.toThrow(/not 1 NDJSON lines/);
+    await expect(writer.stage(blockId(1, 3), Buffer.alloc(0), 0)).rejects.toThrow(/empty page/);
   });
 });
 
@@ -152,7 +140,7 @@ describe('writeJsonBlob', () => {
   it('writes text verbatim and values as JSON, with sha256 metadata', async () => {
     const text = '{\n  "id": "G1",\n  "amount": 10.10\n}';
     const result = await writeJsonBlob(container.getBlockBlobClient('json/invoice.json'), text);
-    expect(result).toMatchObject({ sha256: sha256(text), bytes: Buffer.byteLength(text), written: true });
+    expect(result).toMatchObject({ sha256: sha256(text), bytes: Buffer.byteLength(text) });
     expect(await download('json/invoice.json')).toBe(text);
     const properties = await container.getBlobClient('json/invoice.json').getProperties();
     expect(properties.contentType).toBe('application/json; charset=utf-8');
@@ -160,20 +148,23 @@ describe('writeJsonBlob', () => {
     expect(properties.etag).toBe(result.etag);
     await writeJsonBlob(container.getBlockBlobClient('json/value.json'), { a: [1, 'ü'] });
     expect(await download('json/value.json')).toBe('{"a":[1,"ü"]}');
-    // A re-run without createOnly replaces the document instead of failing (a same-day re-run must work).
-    const rerun = await writeJsonBlob(container.getBlockBlobClient('json/value.json'), { a: [2] });
-    expect(rerun.written).toBe(true);
+    // A re-run replaces the document instead of failing (a same-day re-run must work).
+    await writeJsonBlob(container.getBlockBlobClient('json/value.json'), { a: [2] });
     expect(await download('json/value.json')).toBe('{"a":[2]}');
   });
 
-  it('create-only leaves an existing blob alone and reports its sha256', async () => {
-    const blob = container.getBlockBlobClient('json/once.json');
-    const first = await writeJsonBlob(blob, '{"v":1}', { createOnly: true });
-    expect(first.written).toBe(true);
-    const again = await writeJsonBlob(blob, '{"v":2}', { createOnly: true });
-    expect(again).toMatchObject({ written: false, sha256: sha256('{"v":2}'), existingSha256: sha256('{"v":1}') });
-    expect(again.etag).toBe(first.etag);
-    expect(await download('json/once.json')).toBe('{"v":1}');
+  it('a conditional write fails when the blob changed since it was read (the manifest is written so)', async () => {
+    const blob = container.getBlockBlobClient('json/conditional.json');
+    const first = await writeJsonBlob(blob, '{"v":1}', { conditions: { ifNoneMatch: '*' } });
+    await expect(writeJsonBlob(blob, '{"v":0}', { conditions: { ifNoneMatch: '*' } })).rejects.toMatchObject({
+      statusCode: 409,
+    });
+    const second = await writeJsonBlob(blob, '{"v":2}', { conditions: { ifMatch: first.etag } });
+    await expect(writeJsonBlob(blob, '{"v":3}', { conditions: { ifMatch: first.etag } })).rejects.toMatchObject({
+      statusCode: 412,
+    });
+    expect(await download('json/conditional.json')).toBe('{"v":2}');
+    expect(second.etag).not.toBe(first.etag);
   });
 });
 
@@ -184,31 +175,12 @@ describe('uploadStreamToBlob', () => {
   it('streams, hashes on the way and records sha256 in metadata', async () => {
     const blob = container.getBlockBlobClient('pdf/invoice.pdf');
     const result = await uploadStreamToBlob(blob, pdfStream(), { contentType: 'application/pdf' });
-    expect(result).toMatchObject({ sha256: sha256(pdfBytes), bytes: pdfBytes.length, written: true });
+    expect(result).toMatchObject({ sha256: sha256(pdfBytes), bytes: pdfBytes.length });
     expect((await blob.downloadToBuffer()).equals(pdfBytes)).toBe(true);
     const properties = await blob.getProperties();
     expect(properties.contentType).toBe('application/pdf');
     expect(properties.metadata?.sha256).toBe(sha256(pdfBytes));
     expect(properties.etag).toBe(result.etag);
-  });
-
-  it('create-only: a re-run does not rewrite the PDF and reports whether the content matches', async () => {
-    const blob = container.getBlockBlobClient('pdf/once.pdf');
-    const first = await uploadStreamToBlob(blob, pdfStream(), { contentType: 'application/pdf', createOnly: true });
-    expect(first.written).toBe(true);
-    const same = await uploadStreamToBlob(blob, pdfStream(), { contentType: 'application/pdf', createOnly: true });
-    expect(same).toMatchObject({
-      written: false,
-      sha256: first.sha256,
-      existingSha256: first.sha256,
-      etag: first.etag,
-    });
-    const other = await uploadStreamToBlob(blob, Readable.from([Buffer.from('%PDF-other')]), {
-      contentType: 'application/pdf',
-      createOnly: true,
-    });
-    expect(other).toMatchObject({ written: false, sha256: sha256('%PDF-other'), existingSha256: first.sha256 });
-    expect((await blob.downloadToBuffer()).equals(pdfBytes)).toBe(true);
   });
 
   it('a stream over maxBytes fails and leaves nothing behind', async () => {

@@ -41,8 +41,16 @@ describe('queue messages are validated before any I/O', () => {
       parseMessage(lineItemExportMessageSchema, { invoiceId: 'G000123456', partId: '../../etc' }, 'lineitem-export'),
     ).toThrow(/partId must be/);
     expect(
-      parseMessage(lineItemExportMessageSchema, { invoiceId: 'G000123456', partId: 'onetime-billing' }, 'q').hop,
+      parseMessage(lineItemExportMessageSchema, { invoiceId: 'G000123456', partId: 'onetime-billing' }, 'q').turn,
     ).toBe(0);
+    // Where an export stands lives in the ledger only: a message carrying a checkpoint is malformed.
+    expect(() =>
+      parseMessage(
+        lineItemExportMessageSchema,
+        { invoiceId: 'G000123456', partId: 'onetime-billing', checkpoint: { offset: 5 } },
+        'q',
+      ),
+    ).toThrow(/Malformed/);
   });
 });
 
