@@ -143,7 +143,8 @@ async function exportFromPartnerCenter(ctx: ExportContext): Promise<ExportOutcom
     for await (const page of ctx.deps.partnerCenter.lineItemPages(
       partRequest(invoice, part, ctx.deps.settings.LINE_ITEM_PAGE_SIZE),
       {
-        checkpoint: (checkpoint as LineItemCheckpoint | undefined) ?? undefined,
+        // Interim adapter: a seek checkpoint saved before rowsThrough existed counts the rows staged so far.
+        checkpoint: withRowsThrough(checkpoint as LineItemCheckpoint | undefined, ctx.part.rows),
         correlationId: ctx.correlationId,
       },
     )) {
@@ -166,6 +167,11 @@ async function exportFromPartnerCenter(ctx: ExportContext): Promise<ExportOutcom
     }
     throw error;
   }
+}
+
+function withRowsThrough(checkpoint: LineItemCheckpoint | undefined, rows: number): LineItemCheckpoint | undefined {
+  if (checkpoint?.kind !== 'seek' || checkpoint.rowsThrough !== undefined) return checkpoint;
+  return { ...checkpoint, rowsThrough: rows };
 }
 
 async function exportFromGraph(ctx: ExportContext): Promise<ExportOutcome> {
