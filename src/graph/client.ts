@@ -3,15 +3,18 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, Pipeline, PipelineResponse } from '@azure/core-rest-pipeline';
 import { ApiError } from '../http/errors.js';
+import { BLOB_HOST_PATTERN, createLinkPolicy } from '../http/link-policy.js';
 import type { Page } from '../http/paging.js';
 import {
   createPipeline,
+  DEFAULT_MAX_PAGE_BYTES,
   defaultHttpClient,
   type RequestTelemetry,
   sendForStream,
   sendForText,
 } from '../http/pipeline.js';
 import { redactUrl } from '../http/redact.js';
+import { retryAfterMs } from '../http/retry.js';
 import { DisallowedLinkError, SasExpiredError, UnexpectedOperationError } from './errors.js';
 import {
   checkManifest,
@@ -38,6 +41,10 @@ export interface GraphBillingClientOptions {
   /** Base and cap of the exponential backoff between retries (shared pipeline defaults when absent). */
   retryDelayInMs?: number;
   maxRetryDelayInMs?: number;
+  /** A Retry-After longer than this fails the call at once (a retriable ApiError) instead of blocking. */
+  maxRetryAfterMs?: number;
+  /** The largest JSON body (operation, manifest) read (default 256 MiB, setting MAX_PAGE_BYTES). */
+  maxPageBytes?: number;
   /** Local runs against the simulator only: plain http (with the bearer token) to loopback. */
   allowInsecureLoopback?: boolean;
   /** Test and local-demo hook only. */
@@ -80,19 +87,13 @@ export const DEFAULT_MAX_LINE_BYTES = 4 * 1024 ** 2;
 /** Graph's "no data available (yet)" failure code: legacy invoices, or data not published yet (ref §7). */
 const NO_DATA_CODE = '5000';
 
-export function defaultGraphLinkPolicy(url: URL): boolean {
-  if (url.protocol !== 'https:' || url.username || url.password) return false;
-  const host = url.hostname.toLowerCase();
-  return host === 'graph.microsoft.com' || (host.endsWith('.blob.core.windows.net') && host.length > 22);
-}
+/** Default link policy: https to graph.microsoft.com or an Azure blob host (the export SAS URLs). */
+export const defaultGraphLinkPolicy = createLinkPolicy({ hostPatterns: ['graph.microsoft.com', BLOB_HOST_PATTERN] });
 
-/** `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Number(trimmed));
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+/** A poll interval from the response's Retry-After (whole seconds, rounded up), or undefined. */
+function retryAfterSecondsOf(headers: PipelineResponse['headers']): number | undefined {
+  const ms = retryAfterMs(headers);
+  return ms === undefined ? undefined : Math.ceil(ms / 1000);
 }
 
 export class GraphBillingClient {
@@ -114,6 +115,11 @@ export class GraphBillingClient {
       maxRetries: options.maxRetries,
       retryDelayInMs: options.retryDelayInMs,
       maxRetryDelayInMs: options.maxRetryDelayInMs,
+      maxRetryAfterMs: options.maxRetryAfterMs,
+      textBodyLimit: {
+        bytes: options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
+        name: 'maxPageBytes (setting MAX_PAGE_BYTES)',
+      },
       allowInsecureLoopback: options.allowInsecureLoopback,
       onRequestCompleted: options.onRequestCompleted,
     };
@@ -153,7 +159,7 @@ export class GraphBillingClient {
     const operationLocation = this.#graphLink('operation Location', new URL(location, url)).href;
     return {
       operationLocation,
-      retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')) ?? this.#defaultRetryAfter,
+      retryAfterSeconds: retryAfterSecondsOf(response.headers) ?? this.#defaultRetryAfter,
     };
   }
 
@@ -167,7 +173,7 @@ export class GraphBillingClient {
     const body = response.json;
     const type = String(body['@odata.type'] ?? '').toLowerCase();
     const status = String(body.status ?? '').toLowerCase();
-    const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after')) ?? this.#defaultRetryAfter;
+    const retryAfterSeconds = retryAfterSecondsOf(response.headers) ?? this.#defaultRetryAfter;
 
     if (type.endsWith('.failedoperation') || status === 'failed') {
       const error = (body.error ?? {}) as { code?: unknown; message?: unknown };

@@ -9,7 +9,6 @@ export {
   type GraphBillingClientOptions,
   type ManifestPagesOptions,
   type OperationState,
-  parseRetryAfter,
   type StartExportOptions,
   type StartedExport,
 } from './client.js';

@@ -214,9 +214,17 @@ export async function* jsonLines(
 async function* decompressed(body: NodeJS.ReadableStream): AsyncGenerator<Buffer> {
   const iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   try {
-    const head = await iterator.next();
-    if (head.done) return;
-    const firstChunk = Buffer.from(head.value);
+    // Enough bytes to see the gzip magic, however small the first chunks are.
+    const heads: Buffer[] = [];
+    let headBytes = 0;
+    while (headBytes < 2) {
+      const step = await iterator.next();
+      if (step.done) break;
+      heads.push(Buffer.from(step.value));
+      headBytes += step.value.length;
+    }
+    if (headBytes === 0) return;
+    const firstChunk = heads.length === 1 ? (heads[0] as Buffer) : Buffer.concat(heads);
     const bytes = Readable.from(
       (async function* () {
         yield firstChunk;

@@ -4,13 +4,15 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, Pipeline } from '@azure/core-rest-pipeline';
-import { ApiError, isApiError } from '../http/errors.js';
+import { type BodyLimit, limitStream } from '../http/bodies.js';
+import { ApiError, isApiError, requestIdsOf } from '../http/errors.js';
 import { rawTopLevelValue, splitJsonArray, splitJsonItems } from '../http/json-items.js';
 import { BLOB_HOST_PATTERN, createLinkPolicy } from '../http/link-policy.js';
 import type { Page } from '../http/paging.js';
 import {
   type ApiRequestOptions,
   createPipeline,
+  DEFAULT_MAX_PAGE_BYTES,
   defaultHttpClient,
   type RequestTelemetry,
   sendForStream,
@@ -43,7 +45,13 @@ export interface PartnerCenterClientOptions {
   httpClient?: HttpClient;
   /** Telemetry of every HTTP attempt (retries included): host `partnercenter`, signed PDF links `blob`. */
   onRequestCompleted?: (info: RequestTelemetry) => void;
+  /** The largest JSON body (a list or line-item page, an invoice) read (default 256 MiB, setting MAX_PAGE_BYTES). */
+  maxPageBytes?: number;
+  /** The largest PDF streamed; past it the stream errors (default 512 MiB, setting MAX_PDF_BYTES). */
+  maxPdfBytes?: number;
 }
+
+export const DEFAULT_MAX_PDF_BYTES = 512 * 1024 ** 2;
 
 export interface OperationOptions {
   /** MS-CorrelationId of the logical operation (one sync of one invoice, one detection run). */
@@ -100,6 +108,7 @@ export class PartnerCenterClient {
   readonly #signed: Pipeline;
   readonly #httpClient: HttpClient;
   readonly #isAllowedLink: (url: URL) => boolean;
+  readonly #pdfLimit: BodyLimit;
 
   constructor(options: PartnerCenterClientOptions) {
     this.#origin = new URL(options.baseUrl.replace(/\/+$/, '').replace(/\/v1$/i, ''));
@@ -113,6 +122,14 @@ export class PartnerCenterClient {
       allowInsecureLoopback,
       onRequestCompleted: options.onRequestCompleted,
       telemetryHost: 'partnercenter',
+      textBodyLimit: {
+        bytes: options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
+        name: 'maxPageBytes (setting MAX_PAGE_BYTES)',
+      },
+    };
+    this.#pdfLimit = {
+      bytes: options.maxPdfBytes ?? DEFAULT_MAX_PDF_BYTES,
+      name: 'maxPdfBytes (setting MAX_PDF_BYTES)',
     };
     this.#app = createPipeline({ ...common, credential: options.credential, scopes: PARTNER_CENTER_SCOPE });
     this.#appUser = createPipeline({
@@ -240,14 +257,27 @@ export class PartnerCenterClient {
     return { allowed: true, url: absolute.href, pipeline: this.#signed };
   }
 
+  /** A PDF body, checked to start with `%PDF`, capped at maxPdfBytes (declared length checked before reading). */
   async #openPdf(pipeline: Pipeline, url: string, what: string, options: OperationOptions): Promise<Readable> {
-    const { stream } = await sendForStream(
+    const { stream, response } = await sendForStream(
       pipeline,
       url,
       { ...options, headers: { Accept: 'application/pdf' } },
       this.#httpClient,
     );
-    return verifyPdf(stream, what);
+    const declared = Number(response.headers.get('content-length'));
+    if (Number.isFinite(declared) && declared > this.#pdfLimit.bytes) {
+      stream.destroy();
+      throw new ApiError({
+        status: response.status,
+        code: 'ResponseTooLarge',
+        description: `${what} declares ${declared} bytes, more than ${this.#pdfLimit.name} = ${this.#pdfLimit.bytes} bytes; not read`,
+        ...requestIdsOf(response.request, response),
+        retriable: false,
+        url,
+      });
+    }
+    return verifyPdf(limitStream(stream, this.#pdfLimit, what), what);
   }
 
   /** A tax receipt PDF (App+User), checked to be `%PDF`, streamed. */

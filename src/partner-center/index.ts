@@ -1,5 +1,6 @@
 // Public surface of the Partner Center v1 client.
 export {
+  DEFAULT_MAX_PDF_BYTES,
   type LineItemPagesOptions,
   type ListedItem,
   type OperationOptions,

@@ -203,6 +203,11 @@ describe('jsonLines', () => {
     expect(pulled).toBeLessThan(bomb.length / 4);
   });
 
+  it('recognises gzip even when it arrives one byte at a time', async () => {
+    const bytes = gzipSync(Buffer.from('{"a":1}\n{"a":2}\n'));
+    expect(await linesOf(Readable.from(Array.from(bytes, (b) => Buffer.from([b]))))).toEqual(['{"a":1}', '{"a":2}']);
+  });
+
   it('surfaces a corrupt gzip stream as an error', async () => {
     const bytes = gzipSync(Buffer.from(expected.join('\n')));
     const corrupt = Buffer.concat([bytes.subarray(0, 20), Buffer.alloc(40, 7)]);

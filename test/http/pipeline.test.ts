@@ -183,7 +183,7 @@ describe('createPipeline against the simulator', () => {
       'Invoice Line Item type is not valid',
     ],
     ['{message}', 400, '{"message":"The request is invalid."}', undefined, 'The request is invalid.'],
-    ['empty body', 404, '', undefined, 'HTTP 404 with no error description'],
+    ['empty body', 404, '', undefined, 'no error description in the response body'],
     ['non-JSON', 403, 'Forbidden by proxy', undefined, 'Forbidden by proxy'],
     [
       'Graph shape',

@@ -71,8 +71,8 @@ describe('parseErrorBody', () => {
       'Bad sig',
     ],
     ['Service Unavailable', undefined, 'Service Unavailable'],
-    ['', undefined, 'HTTP 404 with no error description'],
-    ['{"code":1000}', '1000', 'HTTP 404 with no error description'],
+    ['', undefined, 'no error description in the response body'],
+    ['{"code":1000}', '1000', 'no error description in the response body'],
   ])('%s', (body, code, description) => {
     expect(parseErrorBody(body, 404)).toEqual(code === undefined ? { description } : { code, description });
   });
