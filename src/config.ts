@@ -86,7 +86,7 @@ export const settingsSchema = z.object({
   RECONCILIATION_TOLERANCE: z.coerce.number().min(0).max(1_000_000).default(0.01),
   // Bounds on what one response may grow to; a response beyond them fails with a clear error, never exhausts memory.
   MAX_LINE_BYTES: int(1024, 1024 ** 3).default(4 * 1024 ** 2),
-  MAX_PAGE_BYTES: int(64 * 1024, 4 * 1024 ** 3).default(256 * 1024 ** 2),
+  MAX_PAGE_BYTES: int(64 * 1024, 512 * 1024 ** 2).default(256 * 1024 ** 2),
   MAX_PDF_BYTES: int(1024, 16 * 1024 ** 3).default(512 * 1024 ** 2),
 
   // Routing between the v1 line-item API and the Graph v2 exports (issue: v2 routing).

@@ -143,24 +143,33 @@ describe('a backlog longer than a PDF link lives', () => {
 });
 
 describe('an export longer than the time budget', () => {
-  test('hands over to continuation messages and the file is byte-identical', async () => {
-    await withSimulator({ dataset: { invoices: [bigSeek] } }, async (sim) => {
-      // A clock that jumps past the budget each time it is read: every page ends an invocation.
-      let offset = 0;
-      const jumpy = () => {
-        offset += 31_000;
-        return Date.now() + offset;
-      };
+  test('hands over to continuation messages, sends each continuation token once, and the file is byte-identical', async () => {
+    // Continuation tokens the service accepts only once (the reference calls them stateful and server-side).
+    await withSimulator({ dataset: { invoices: [bigSeek] }, seekTokens: { singleUse: true } }, async (sim) => {
+      // Every line-item page served takes 31 s of the app's clock: past the 30 s budget after each page.
+      const pagesServed = () => sim.requests.filter((r) => r.path.toLowerCase().endsWith('/lineitems')).length;
+      const clock = () => Date.now() + 31_000 * pagesServed();
       const { deps } = await setup(
         sim,
         { LINE_ITEM_PAGE_SIZE: '500', EXPORT_TIME_BUDGET_SECONDS: '30' },
-        { now: jumpy },
+        { now: clock },
       );
       events.length = 0;
-      const result = await runPass(deps, { retryVisibilitySeconds: 0 });
-      expect(result.allComplete).toBe(true);
+      const outcomes: string[] = [];
+      const result = await runPass(deps, {
+        retryVisibilitySeconds: 0,
+        onOutcome: (o) => {
+          if (o.functionName === 'exportLineItems') outcomes.push(o.result);
+        },
+      });
       const part = result.parts.find((p) => p.invoiceId === bigSeek.id)!;
-      expect(part.attempts).toBeGreaterThanOrEqual(6); // 6 pages of 500: one invocation each
+      expect(part.state).toBe('complete');
+      // 6 pages of 500, one invocation each (the prefetch never runs past the budget), none failed.
+      expect(part.attempts).toBe(6);
+      expect(outcomes.every((o) => o === 'ok')).toBe(true);
+      expect(pagesServed()).toBe(6);
+      expect(sim.seekTokens.reuses).toEqual([]);
+      expect(sim.seekTokens.issued.every((t) => t.sends === 1)).toBe(true);
       const bytes = await partBytes(deps, bigSeek.id, part.partId);
       expect(bytes.equals(expectedNdjson(sim, bigSeek.id, bigSeek.parts![0]!, 'v1'))).toBe(true);
       expect(part.rows).toBe(3000);

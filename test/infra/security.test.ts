@@ -218,7 +218,7 @@ describe('alert queries match what the code logs', () => {
     const handlers = source('src/app/handlers.ts');
     expect(handlers).toContain("deps.log.event('InvoiceStateChanged', {");
     expect(handlers).toContain("state: 'failed',");
-    expect(source('src/sync/export-part.ts')).toContain("log.event('PartUnsettled'");
+    expect(source('src/sync/export/v2-source.ts')).toContain("log.event('PartUnsettled'");
   });
 
   it('refresh token: the App+User credential warns and fails with "refresh token" in the message', () => {

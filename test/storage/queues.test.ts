@@ -1,11 +1,7 @@
 import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTriggerPayload } from '../../src/app/queue-host.js';
-import {
-  encodeMessage,
-  MAX_MESSAGE_JSON_BYTES,
-  sendQueueMessage,
-} from '../../src/storage/queues.js';
+import { encodeMessage, MAX_MESSAGE_JSON_BYTES, sendQueueMessage } from '../../src/storage/queues.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 
 let azurite: Azurite;

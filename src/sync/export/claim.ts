@@ -11,7 +11,7 @@ import { LeaseLostError, PartLease } from './lease.js';
 import { exportFromPartnerCenter } from './v1-source.js';
 import { exportFromGraph, type GraphOutcome, recheckGraphData } from './v2-source.js';
 
-export type ExportOutcome = GraphOutcome | 'deferred' | 'already-done' | 'stale' | 'lost';
+export type ExportOutcome = GraphOutcome | 'deferred' | 'already-done' | 'stale';
 
 /** The part a message names is not in the ledger: syncInvoice records parts before it queues them. */
 export class PartNotRecordedError extends Error {
@@ -67,9 +67,10 @@ export async function exportPart(
     return lease.part.api === 'v2' ? await exportFromGraph(ctx) : await exportFromPartnerCenter(ctx);
   } catch (error) {
     if (error instanceof LeaseLostError) {
-      // Another invocation owns the part now and carries on; this one touches nothing more.
+      // This invocation touches the part no more. The message is delivered again: if another invocation owns the
+      // part now, that delivery defers or is dropped as stale; if nobody took it, it carries on from the ledger.
       deps.log.warn('Lease lost; this invocation stops', { ...log, error: error.message });
-      return 'lost';
+      throw error;
     }
     await lease.release({ lastError: describeError(error) }).catch(() => undefined);
     throw error;
