@@ -18,6 +18,7 @@ import {
 } from './http.js';
 import { handlePartnerCenter } from './partner-center.js';
 import {
+  deviceAuthorizationEndpoint,
   instanceDiscovery,
   issueAccessToken,
   openIdConfiguration,
@@ -352,6 +353,10 @@ function handleToken(ex: Exchange, state: SimState) {
       state.refreshTokens,
       state.options.auth,
     );
+    return json(result.status, result.body);
+  }
+  if (/\/[^/]+\/oauth2\/v2\.0\/devicecode$/.test(path) && ex.req.method === 'POST') {
+    const result = deviceAuthorizationEndpoint(new URLSearchParams(ex.body.toString('utf8')), state.refreshTokens);
     return json(result.status, result.body);
   }
   const config = /\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(path);
