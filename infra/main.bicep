@@ -1,5 +1,5 @@
 // Entry point for `azd up`: one resource group with the identity, monitoring, storage, Key Vault, Function App
-// (Flex Consumption), role assignments and alerts, each in its own module under ./modules.
+// (Flex Consumption), role assignments, alerts and the status workbook, each in its own module under ./modules.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -225,6 +225,16 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+  }
+}
+
 // azd writes these to .azure/<env>/.env; the consent command and docs/deploy.md read them.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
@@ -243,3 +253,4 @@ output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output FEDERATED_CREDENTIAL_ISSUER string = '${environment().authentication.loginEndpoint}${identity.outputs.tenantId}/v2.0'
 output FEDERATED_CREDENTIAL_SUBJECT string = identity.outputs.principalId
 output ALERT_ACTION_GROUP_ID string = alerts.outputs.actionGroupId
+output STATUS_WORKBOOK_ID string = workbook.outputs.id
