@@ -116,9 +116,13 @@ function fromAzureCli(env: NodeJS.ProcessEnv): string | undefined {
 
 let found: BicepCli | undefined;
 
-/** Finds a working Bicep CLI (cached per process); throws BicepNotFoundError with one line saying how to get one. */
+/**
+ * Finds a working Bicep CLI (cached per process for the process environment); throws BicepNotFoundError with one
+ * line saying how to get one.
+ */
 export function findBicep(env: NodeJS.ProcessEnv = process.env): BicepCli {
-  if (found) return found;
+  const cacheable = env === process.env;
+  if (cacheable && found) return found;
   const candidates: [BicepCli['source'], () => string | undefined][] = [
     ['BICEP_CLI', () => env.BICEP_CLI || undefined],
     ['PATH', () => onPath('bicep', env)],
@@ -134,8 +138,9 @@ export function findBicep(env: NodeJS.ProcessEnv = process.env): BicepCli {
         throw new BicepNotFoundError(`BICEP_CLI=${path} does not run (bicep --version failed)`);
       continue;
     }
-    found = { path, source, version };
-    return found;
+    const cli: BicepCli = { path, source, version };
+    if (cacheable) found = cli;
+    return cli;
   }
   throw new BicepNotFoundError(NOT_FOUND);
 }

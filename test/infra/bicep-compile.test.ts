@@ -1,10 +1,11 @@
 // The real Bicep compiler over infra/: `bicep build` of main.bicep and `bicep lint` of every file end with zero
 // errors and zero warnings (default rules plus infra/bicepconfig.json, which raises the security rules to error).
 // A canary file proves those rules and the compiler's own type checks fire, so a clean result means something.
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BICEP_VERSION } from '../../scripts/bicep.js';
+import { BICEP_VERSION, BicepNotFoundError, findBicep, runtimeId } from '../../scripts/bicep.js';
 import { armTemplate, infraBuild, snapshot } from './arm.js';
 import { INFRA_DIR, parseDiagnostics } from './compile.js';
 
@@ -30,6 +31,53 @@ describe('the Bicep CLI', () => {
     } else {
       expect(['BICEP_CLI', 'PATH']).toContain(build.cli?.source);
     }
+  });
+});
+
+describe('scripts/bicep.ts', () => {
+  it('fails with one line saying how to get a Bicep CLI when there is none', () => {
+    const home = mkdtempSync(join(tmpdir(), 'no-bicep-'));
+    try {
+      const error = (() => {
+        try {
+          findBicep({ PATH: '', HOME: home, BICEP_CACHE_DIR: join(home, 'cache') });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(BicepNotFoundError);
+      const message = (error as Error).message;
+      expect(message).not.toContain('\n');
+      expect(message).toMatch(
+        /^No Bicep CLI found: set BICEP_CLI .* `bicep` on PATH, .*`az bicep install`, .*\.NET SDK/,
+      );
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('takes BICEP_CLI first, and refuses one that does not run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fake-bicep-'));
+    try {
+      const fake = join(dir, 'bicep');
+      writeFileSync(fake, '#!/bin/sh\necho "Bicep CLI version 9.9.9 (fake)"\n');
+      chmodSync(fake, 0o755);
+      expect(findBicep({ PATH: '', BICEP_CLI: fake })).toEqual({
+        path: fake,
+        source: 'BICEP_CLI',
+        version: 'Bicep CLI version 9.9.9 (fake)',
+      });
+      expect(() => findBicep({ PATH: '', BICEP_CLI: join(dir, 'missing') })).toThrow(/does not run/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names the NuGet package for this machine', () => {
+    expect(runtimeId('linux', 'x64')).toBe('linux-x64');
+    expect(runtimeId('darwin', 'arm64')).toBe('osx-arm64');
+    expect(runtimeId('win32', 'x64')).toBe('win-x64');
+    expect(runtimeId('aix', 'ppc64')).toBeUndefined();
   });
 });
 
