@@ -1,6 +1,6 @@
 // Process-wide wiring for the Functions host: settings are read once, dependencies built lazily on first use.
 import { app } from '@azure/functions';
-import { loadSettings, settingsSchema } from '../config.js';
+import { loadSettings, QUEUES, settingsSchema } from '../config.js';
 import type { SyncDeps } from '../sync/deps.js';
 import { azureMonitorSink } from '../telemetry/azure-monitor.js';
 import { consoleLogger } from '../telemetry/logger.js';
@@ -29,3 +29,9 @@ export const handlers = createHandlers(() => {
 export function syncSchedule(env: Record<string, string | undefined> = process.env): string {
   return settingsSchema.shape.SYNC_SCHEDULE.parse(env.SYNC_SCHEDULE || undefined);
 }
+
+/** The queue triggers as the registrations declare them: on host storage, one queue per job. */
+export const queueTriggers = {
+  syncInvoice: { queueName: QUEUES.invoiceSync, connection: 'AzureWebJobsStorage' },
+  exportLineItems: { queueName: QUEUES.lineItemExport, connection: 'AzureWebJobsStorage' },
+} as const;
