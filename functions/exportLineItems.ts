@@ -1,10 +1,8 @@
 // Queue `lineitem-export`: stream one invoice part's line items into its NDJSON blob, resumably.
 import { app } from '@azure/functions';
-import { handlers } from '../src/app/runtime.js';
-import { QUEUES } from '../src/config.js';
+import { handlers, queueTriggers } from '../src/app/runtime.js';
 
 app.storageQueue('exportLineItems', {
-  queueName: QUEUES.lineItemExport,
-  connection: 'AzureWebJobsStorage',
+  ...queueTriggers.exportLineItems,
   handler: handlers.exportLineItems,
 });

@@ -1,5 +1,5 @@
 // Entry point for `azd up`: one resource group with the identity, monitoring, storage, Key Vault, Function App
-// (Flex Consumption), role assignments and alerts, each in its own module under ./modules.
+// (Flex Consumption), role assignments, alerts and the status workbook, each in its own module under ./modules.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -45,10 +45,15 @@ param authMode string = 'workload-identity'
 @minValue(0)
 param immutabilityDays int = 0
 
+@description('Days to keep unbilled line-item snapshots (blobs under unbilled/ in the invoices container); a storage lifecycle rule deletes them after that.')
+@minValue(1)
+param unbilledRetentionDays int = 90
+
 // App settings with the same defaults as src/config.ts.
 param partnerCenterApiUrl string = 'https://api.partnercenter.microsoft.com'
 param graphApiUrl string = 'https://graph.microsoft.com'
-param authorityHost string = 'https://login.microsoftonline.com'
+@description('Entra sign-in host; the default is this cloud\'s (https://login.microsoftonline.com/ in Azure public; the app ignores the trailing slash).')
+param authorityHost string = environment().authentication.loginEndpoint
 param invoiceContainerName string = 'invoices'
 param ledgerTableName string = 'invoiceledger'
 param refreshTokenSecretName string = 'partner-center-refresh-token'
@@ -78,7 +83,8 @@ param v2ReconciliationFrom string = '2024-02'
 param v2UsageFrom string = '2022-09'
 param settleDeadlineHours int = 72
 param settleWindowDays int = 45
-param allowedLinkHosts string = '*.blob.core.windows.net,api.partnercenter.microsoft.com'
+@description('Hosts a signed PDF link or a manifest blob may point at (src/http/link-policy.ts).')
+param allowedLinkHosts string = '*.blob.${environment().suffixes.storage},api.partnercenter.microsoft.com'
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -131,6 +137,7 @@ module storage 'modules/storage.bicep' = {
     ledgerTableName: ledgerTableName
     queueNames: queueNames
     immutabilityDays: immutabilityDays
+    unbilledRetentionDays: unbilledRetentionDays
   }
 }
 
@@ -218,6 +225,16 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+  }
+}
+
 // azd writes these to .azure/<env>/.env; the consent command and docs/deploy.md read them.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
@@ -231,7 +248,9 @@ output PARTNER_TENANT_ID string = partnerTenantId
 output PARTNER_CLIENT_ID string = partnerClientId
 output AUTHORITY_HOST string = authorityHost
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
-// The federated credential on the app registration: issuer + subject (the identity's object id).
-output FEDERATED_CREDENTIAL_ISSUER string = '${authorityHost}/${identity.outputs.tenantId}/v2.0'
+// The federated credential on the app registration: issuer (this cloud's Entra endpoint, which ends in a slash, for
+// the identity's tenant) + subject (the identity's object id).
+output FEDERATED_CREDENTIAL_ISSUER string = '${environment().authentication.loginEndpoint}${identity.outputs.tenantId}/v2.0'
 output FEDERATED_CREDENTIAL_SUBJECT string = identity.outputs.principalId
 output ALERT_ACTION_GROUP_ID string = alerts.outputs.actionGroupId
+output STATUS_WORKBOOK_ID string = workbook.outputs.id

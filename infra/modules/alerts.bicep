@@ -1,6 +1,6 @@
 // Alert rules that mail the operator at once: a message dead-lettered to a poison queue, an invoice that
 // failed or stayed unsettled past SETTLE_DEADLINE_HOURS, the refresh token nearing expiry (or rejected), and
-// function failures. The log rules match the log lines written by src/sync/handlers.ts and src/auth/.
+// function failures. The log rules match the events and lines written by src/app/handlers.ts and src/auth/.
 
 param location string
 param tags object
@@ -10,6 +10,10 @@ param appInsightsId string
 @description('Where alerts are mailed. Empty = the action group exists but notifies nobody.')
 param alertEmail string = ''
 
+// Each query ends in `items = sum(itemCount)` and the rule alerts on its Total: a row the Functions host sampled
+// stands for itemCount items, so counting rows would undercount. The events and the warning/error lines these read are
+// sent unsampled (src/telemetry/azure-monitor.ts; docs/operations.md, "Sampling"), as customEvents and traces; the
+// traces branch also reads lines written while that path is off, and the host's own poison line.
 var logRules = [
   {
     name: 'poison-queue'
@@ -18,7 +22,9 @@ var logRules = [
     description: 'A sync or export message failed MAX_DEQUEUE_COUNT times and went to invoice-sync-poison or lineitem-export-poison. Read the last error with `csp-invoice-sync status`, fix, then `resync`.'
     query: '''
 traces
+| where severityLevel >= 2
 | where message has "goes to poison" or message has "Moving message to queue"
+| summarize items = sum(itemCount)
 '''
   }
   {
@@ -27,20 +33,26 @@ traces
     severity: 2
     description: 'An invoice reached state failed, or its v2 line items stayed "no data yet" past SETTLE_DEADLINE_HOURS (unsettled).'
     query: '''
-traces
-| where message startswith "event:InvoiceStateChanged" or message startswith "event:PartUnsettled"
-| where message startswith "event:PartUnsettled" or message has '"state":"failed"' or message has '"state":"unsettled"'
+union
+    (customEvents
+    | where name == "PartUnsettled" or (name == "InvoiceStateChanged" and tostring(customDimensions.state) in ("failed", "unsettled"))),
+    (traces
+    | where message startswith "event:PartUnsettled" or (message startswith "event:InvoiceStateChanged"
+        and (message has '"state":"failed"' or message has '"state":"unsettled"')))
+| summarize items = sum(itemCount)
 '''
   }
   {
     name: 'refresh-token-expiry'
     displayName: 'App+User refresh token nearing expiry or rejected'
     severity: 1
-    description: 'The refresh token is older than REFRESH_TOKEN_WARN_DAYS or was rejected (invalid_grant, MFA expired). Run the consent command again before PDFs stop downloading.'
+    description: 'The refresh token is older than REFRESH_TOKEN_WARN_DAYS or was rejected (invalid_grant, MFA expired, wrong client kind). Run the consent command again before PDFs stop downloading.'
     query: '''
 traces
 | where severityLevel >= 2
 | where message has "refresh token" or message has "RefreshToken" or message has "invalid_grant" or message has "AADSTS50078"
+    or message has "AADSTS700025" or message has "AADSTS7000218"
+| summarize items = sum(itemCount)
 '''
   }
 ]
@@ -88,7 +100,9 @@ resource logAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
         allOf: [
           {
             query: rule.query
-            timeAggregation: 'Count'
+            // The sum of itemCount the query returns, not its row count (see logRules).
+            timeAggregation: 'Total'
+            metricMeasureColumn: 'items'
             operator: 'GreaterThan'
             threshold: 0
             failingPeriods: {

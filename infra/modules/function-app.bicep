@@ -51,10 +51,16 @@ param settleDeadlineHours int
 param settleWindowDays int
 param allowedLinkHosts string
 
-@minValue(512)
+// Flex Consumption offers exactly these instance memory sizes (learn.microsoft.com/azure/azure-functions/flex-consumption-plan).
+@allowed([
+  512
+  2048
+  4096
+])
 param instanceMemoryMB int = 2048
 
-@minValue(1)
+// Flex Consumption accepts a maximum instance count from 40 to 1000 (same article, instance limits).
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
@@ -147,7 +153,8 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
     siteConfig: {
       alwaysOn: false
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption has no FTP(S) endpoint and rejects the property; publishing credentials
+      // are turned off below.
       http20Enabled: true
     }
     functionAppConfig: {

@@ -29,9 +29,11 @@ var roles = {
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   // Entra-authenticated telemetry into App Insights with local auth disabled.
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
-  // The operator (deployer) only reads: the invoice files and the ledger (`csp-invoice-sync status`).
+  // The operator (deployer) runs the runbook with their own sign-in: `csp-invoice-sync status` reads the files and
+  // the ledger; `resync` writes the ledger entry and sends one message to invoice-sync. Nothing more: no delete of
+  // invoice files, no receive or delete of queue messages.
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
-  storageTableDataReader: '76199698-9eea-4c19-bc75-cec21354c6b6'
+  storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
 }
 
 // API version: learn.microsoft.com/azure/templates/microsoft.storage/allversions (2025-06-01)
@@ -96,10 +98,11 @@ var deployerStorageRoles = empty(deployerPrincipalId)
   ? []
   : [
       roles.storageBlobDataReader
-      roles.storageTableDataReader
+      roles.storageTableDataContributor
+      roles.storageQueueDataMessageSender
     ]
 
-// The operator checks the result (files, ledger) with their own sign-in, read-only.
+// The operator checks the result (files, ledger) and queues a resync with their own sign-in.
 // API version: learn.microsoft.com/azure/templates/microsoft.authorization/roleassignments (2022-04-01)
 resource deployerStorageAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for roleId in deployerStorageRoles: {

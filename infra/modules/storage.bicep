@@ -19,6 +19,11 @@ param softDeleteDays int = 30
 @maxValue(146000)
 param immutabilityDays int = 0
 
+@description('Days after which blobs under unbilled/ in the invoices container (unbilled line-item snapshots) are deleted.')
+@minValue(1)
+@maxValue(36500)
+param unbilledRetentionDays int = 90
+
 var immutabilityEnabled = immutabilityDays > 0
 
 // API version: learn.microsoft.com/azure/templates/microsoft.storage/allversions (2025-06-01 is the newest for every Microsoft.Storage type used here)
@@ -98,6 +103,54 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   name: deploymentContainerName
   properties: {
     publicAccess: 'None'
+  }
+}
+
+// Unbilled snapshots are working data, not audit records: a lifecycle rule deletes them (and their earlier versions
+// and snapshots) UNBILLED_RETENTION_DAYS after they were written. Nothing outside unbilled/ is touched. With WORM on,
+// versions still under retention are kept until it ends (the platform refuses the delete and retries daily).
+// API version: learn.microsoft.com/azure/templates/microsoft.storage/storageaccounts/managementpolicies (2025-06-01,
+// the newest listed for Microsoft.Storage on .../microsoft.storage/allversions)
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2025-06-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'delete-unbilled'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${invoiceContainer.name}/unbilled/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: unbilledRetentionDays
+                }
+              }
+              version: {
+                delete: {
+                  daysAfterCreationGreaterThan: unbilledRetentionDays
+                }
+              }
+              snapshot: {
+                delete: {
+                  daysAfterCreationGreaterThan: unbilledRetentionDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
   }
 }
 

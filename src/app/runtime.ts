@@ -1,6 +1,8 @@
 // Process-wide wiring for the Functions host: settings are read once, dependencies built lazily on first use.
-import { loadSettings, settingsSchema } from '../config.js';
+import { app } from '@azure/functions';
+import { loadSettings, QUEUES, settingsSchema } from '../config.js';
 import type { SyncDeps } from '../sync/deps.js';
+import { azureMonitorSink } from '../telemetry/azure-monitor.js';
 import { consoleLogger } from '../telemetry/logger.js';
 import { createSyncDeps } from './create-deps.js';
 import { createHandlers } from './handlers.js';
@@ -8,11 +10,18 @@ import { invocationLogger } from './invocation-logger.js';
 
 let deps: Promise<SyncDeps> | undefined;
 
+// Events, warnings and errors that alerts count, unsampled (a no-op without APPLICATIONINSIGHTS_CONNECTION_STRING);
+// what an invocation queued is sent before the platform may freeze the instance.
+const unsampled = azureMonitorSink();
+if (unsampled.enabled) app.hook.postInvocation(() => unsampled.flush().catch(() => undefined));
+
 export const handlers = createHandlers(() => {
-  deps ??= createSyncDeps(loadSettings(), { log: invocationLogger(consoleLogger()) }).catch((error: unknown) => {
-    deps = undefined; // a transient failure (e.g. Key Vault) must not poison the process for good
-    throw error;
-  });
+  deps ??= createSyncDeps(loadSettings(), { log: invocationLogger(consoleLogger(), { unsampled }) }).catch(
+    (error: unknown) => {
+      deps = undefined; // a transient failure (e.g. Key Vault) must not poison the process for good
+      throw error;
+    },
+  );
   return deps;
 });
 
@@ -20,3 +29,9 @@ export const handlers = createHandlers(() => {
 export function syncSchedule(env: Record<string, string | undefined> = process.env): string {
   return settingsSchema.shape.SYNC_SCHEDULE.parse(env.SYNC_SCHEDULE || undefined);
 }
+
+/** The queue triggers as the registrations declare them: on host storage, one queue per job. */
+export const queueTriggers = {
+  syncInvoice: { queueName: QUEUES.invoiceSync, connection: 'AzureWebJobsStorage' },
+  exportLineItems: { queueName: QUEUES.lineItemExport, connection: 'AzureWebJobsStorage' },
+} as const;

@@ -1,5 +1,6 @@
 // Chooses a TokenCredential per operation from AUTH_MODE: app-only for listing, line items and Graph exports;
-// App+User (refresh token in Key Vault) for get-invoice-by-id, statements and receipts (documented App+User only).
+// App+User (refresh token in Key Vault, redeemed as a public client) for get-invoice-by-id, statements and receipts
+// (documented App+User only).
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { TokenCredential } from '@azure/core-auth';
@@ -13,7 +14,7 @@ import {
 } from '@azure/identity';
 import type { INetworkModule } from '@azure/msal-node';
 import { ConfigError, type Settings } from '../config.js';
-import { type AuthLogger, type ClientProof, RefreshTokenCredential } from './refresh-token.js';
+import { type AuthLogger, RefreshTokenCredential } from './refresh-token.js';
 import { KeyVaultSecretStore, type SecretStore } from './secret-store.js';
 import { StaticTokenCredential } from './static-token.js';
 
@@ -113,22 +114,18 @@ export function createCredentials(settings: AuthSettings, options: CredentialOpt
   };
 
   let app: TokenCredential;
-  let proof: ClientProof | undefined;
   switch (mode) {
     case 'client-secret': {
       requireSettings(settings, mode, ['PARTNER_CLIENT_SECRET']);
       app = new ClientSecretCredential(tenantId, clientId, settings.PARTNER_CLIENT_SECRET!, identityOptions);
-      proof = { clientSecret: settings.PARTNER_CLIENT_SECRET! };
       break;
     }
     case 'certificate': {
       requireSettings(settings, mode, ['PARTNER_CLIENT_CERTIFICATE_PATH']);
       const certificatePath = settings.PARTNER_CLIENT_CERTIFICATE_PATH!;
+      // Fail at start-up, not at the first token request, when the PEM lacks the key or the certificate.
+      certificateProof(certificatePath);
       app = new ClientCertificateCredential(tenantId, clientId, { certificatePath }, identityOptions);
-      // Only read eagerly when App+User needs it in MSAL form; identity reads the file itself.
-      proof = settings.APP_USER_ENABLED
-        ? { clientCertificate: certificateProof(certificatePath) }
-        : { clientSecret: '' };
       break;
     }
     case 'workload-identity': {
@@ -143,21 +140,21 @@ export function createCredentials(settings: AuthSettings, options: CredentialOpt
         return token.token;
       };
       app = new ClientAssertionCredential(tenantId, clientId, assertion, identityOptions);
-      proof = { clientAssertion: assertion };
       break;
     }
     default:
       throw new ConfigError(`Unknown AUTH_MODE ${String(mode)}`);
   }
 
+  // App+User is redeemed as a public client in every mode: the consent issued the refresh token to one
+  // (src/auth/refresh-token.ts explains why); the app-only credential above never touches it.
   let appUser: RefreshTokenCredential | undefined;
-  if (settings.APP_USER_ENABLED && proof) {
+  if (settings.APP_USER_ENABLED) {
     const secretStore = options.secretStore ?? keyVaultStore(settings, options);
     appUser = new RefreshTokenCredential({
       tenantId,
       clientId,
       authorityHost: settings.AUTHORITY_HOST,
-      proof,
       secretStore,
       secretName: settings.REFRESH_TOKEN_SECRET_NAME,
       warnAfterDays: settings.REFRESH_TOKEN_WARN_DAYS,

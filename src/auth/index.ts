@@ -18,7 +18,6 @@ export {
 } from './origin-rewrite.js';
 export {
   type AuthLogger,
-  type ClientProof,
   ISSUED_AT_TAG,
   mapTokenError,
   PARTNER_CENTER_SCOPE,

@@ -1,29 +1,33 @@
 // App+User (Secure Application Model) credential: exchanges the refresh token kept in Key Vault through MSAL,
 // writes the rotated refresh token back, and warns well before the 90-day inactivity expiry.
+//
+// The token is redeemed the way it was issued. The consent (src/setup/consent.ts) signs the user in with the device
+// code flow as a PUBLIC client: it runs on an operator's machine, where no credential of the app registration exists
+// (in Azure the app proves itself with the managed identity, which only Azure can use). Entra binds a refresh token
+// to the kind of client that obtained it: a public one must be redeemed without client_secret / client_assertion, or
+// the token endpoint answers invalid_client AADSTS700025 ("Client is public so neither 'client_assertion' nor
+// 'client_secret' should be presented"). So this credential is a public client too, in every AUTH_MODE.
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import {
   type AuthenticationResult,
-  ConfidentialClientApplication,
   type Configuration,
   type INetworkModule,
+  PublicClientApplication,
 } from '@azure/msal-node';
 import { ReconsentRequiredError } from './errors.js';
 import type { SecretStore } from './secret-store.js';
 
 export const PARTNER_CENTER_SCOPE = 'https://api.partnercenter.microsoft.com/.default';
-/** Refresh tokens lapse after 90 days without use (ref §8). */
+/**
+ * Refresh tokens lapse after 90 days without use (ref §8). The one definition: the credential's warning and the
+ * RefreshTokenAge telemetry (src/telemetry/refresh-token-age.ts) both read it.
+ */
 export const REFRESH_TOKEN_LIFETIME_DAYS = 90;
 const DAY_MS = 86_400_000;
 /** Renew an access token this long before it expires. */
 const EXPIRY_MARGIN_MS = 5 * 60_000;
 /** Tag on the secret: when this refresh token was issued (written on rotation). */
 export const ISSUED_AT_TAG = 'issuedAt';
-
-/** How the app registration proves itself to the token endpoint (the same app as the app-only credential). */
-export type ClientProof =
-  | { clientSecret: string }
-  | { clientCertificate: { thumbprintSha256: string; privateKey: string; x5c?: string } }
-  | { clientAssertion: () => Promise<string> };
 
 export interface AuthLogger {
   warn(message: string, properties?: Record<string, string | number | boolean | undefined>): void;
@@ -34,7 +38,6 @@ export interface RefreshTokenCredentialOptions {
   clientId: string;
   /** e.g. https://login.microsoftonline.com */
   authorityHost: string;
-  proof: ClientProof;
   secretStore: SecretStore;
   secretName: string;
   /** Warn when the refresh token is older than this many days (REFRESH_TOKEN_WARN_DAYS). */
@@ -49,6 +52,20 @@ export interface RefreshTokenCredentialOptions {
 
 /** OAuth errors and AADSTS codes that mean the refresh token can no longer be used. */
 const RECONSENT_CODES = /AADSTS(50078|50076|700082|700084|70043|50173|70008|50133|65001)\b/;
+
+/**
+ * The stored token and the way it is redeemed disagree on the kind of client (public vs confidential). Entra reports
+ * both as invalid_client, which is not a dead token; a fresh consent with this app's command fixes either.
+ */
+const CLIENT_KIND_MISMATCH: Record<string, string> = {
+  AADSTS700025:
+    'The stored App+User refresh token was issued to a public client (the device-code consent) but was redeemed with a ' +
+    'client secret or assertion; Entra only accepts it without one (AADSTS700025, invalid_client)',
+  AADSTS7000218:
+    'The stored App+User refresh token cannot be redeemed without a client credential (AADSTS7000218, invalid_client): ' +
+    'it was issued to a confidential client (for example a consent made with an app secret), or the app registration ' +
+    'no longer allows public client flows (Authentication > Allow public client flows must be Yes)',
+};
 
 export class RefreshTokenCredential implements TokenCredential {
   readonly #options: RefreshTokenCredentialOptions;
@@ -95,7 +112,7 @@ export class RefreshTokenCredential implements TokenCredential {
     this.#ageDays = this.#age(secret);
     this.#warnIfOld(this.#ageDays);
 
-    const app = new ConfidentialClientApplication(this.#msalConfig());
+    const app = new PublicClientApplication(this.#msalConfig());
     let result: AuthenticationResult | null;
     try {
       result = await app.acquireTokenByRefreshToken({
@@ -132,15 +149,13 @@ export class RefreshTokenCredential implements TokenCredential {
   }
 
   #msalConfig(): Configuration {
-    const { tenantId, clientId, authorityHost, proof } = this.#options;
+    const { tenantId, clientId, authorityHost } = this.#options;
     const authority = `${authorityHost.replace(/\/+$/, '')}/${tenantId}`;
     return {
       auth: {
+        // No client credential: the token was issued to a public client and must be redeemed as one (see the top).
         clientId,
         authority,
-        ...('clientSecret' in proof ? { clientSecret: proof.clientSecret } : {}),
-        ...('clientCertificate' in proof ? { clientCertificate: proof.clientCertificate } : {}),
-        ...('clientAssertion' in proof ? { clientAssertion: () => proof.clientAssertion() } : {}),
         ...(this.#options.authorityMetadata ? { authorityMetadata: this.#options.authorityMetadata } : {}),
         ...(this.#options.cloudDiscoveryMetadata
           ? { cloudDiscoveryMetadata: this.#options.cloudDiscoveryMetadata }
@@ -188,6 +203,8 @@ export function mapTokenError(error: unknown): Error {
   const e = error as { errorCode?: string; errorMessage?: string; subError?: string; message?: string };
   const text = `${e.errorCode ?? ''} ${e.subError ?? ''} ${e.errorMessage ?? e.message ?? ''}`;
   const aadsts = /AADSTS\d+/.exec(text)?.[0];
+  const mismatch = aadsts ? CLIENT_KIND_MISMATCH[aadsts] : undefined;
+  if (mismatch) return new ReconsentRequiredError(mismatch, aadsts);
   if (e.errorCode === 'invalid_grant' || RECONSENT_CODES.test(text) || e.subError === 'bad_token') {
     const reason = (e.errorMessage ?? e.message ?? '').split(/\r?\n/)[0]?.slice(0, 300);
     return new ReconsentRequiredError(

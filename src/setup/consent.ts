@@ -1,5 +1,7 @@
 // The one-time App+User consent: a partner user (with MFA) signs in through the device code flow, and the
 // refresh token MSAL receives is stored in Key Vault, tagged with when it was issued, for src/auth/ to use and rotate.
+// The device code flow makes this a PUBLIC client (no app credential exists on the operator's machine), so Entra
+// binds the refresh token to a public client, and the app redeems it as one (src/auth/refresh-token.ts).
 import { spawn } from 'node:child_process';
 import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';

@@ -8,6 +8,7 @@ const PERIOD_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
 /** A blob path segment or period that would not stay inside its folder. */
 export class InvalidPathError extends Error {
   override name = 'InvalidPathError';
+  readonly retriable = false;
 }
 
 function assertSegment(kind: string, value: string): void {

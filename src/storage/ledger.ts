@@ -29,6 +29,7 @@ export class LedgerError extends Error {
 }
 export class LedgerNotFoundError extends LedgerError {
   override name = 'LedgerNotFoundError';
+  readonly retriable = false;
 }
 export class IllegalTransitionError extends LedgerError {
   override name = 'IllegalTransitionError';

@@ -81,6 +81,7 @@ export function encodeProgress(progress: PartProgress): string {
 
 export class CorruptProgressError extends Error {
   override name = 'CorruptProgressError';
+  readonly retriable = false;
 }
 
 /** A stored progress value; absent means START. A value that does not validate is refused with a clear error. */

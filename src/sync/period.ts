@@ -18,6 +18,7 @@ export interface DecidedPeriod {
 
 export class NoPeriodError extends Error {
   override name = 'NoPeriodError';
+  readonly retriable = false;
 }
 
 const dateText = (value: unknown): string | undefined =>

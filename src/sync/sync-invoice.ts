@@ -225,7 +225,8 @@ async function fixFacts(
       amendsOf: fresh.amendsOf ?? current.amendsOf,
       currencyCode: fresh.currencyCode || current.currencyCode,
       totalCharges: fresh.totalCharges || current.totalCharges,
-      ...(current.state === 'discovered' ? { state: 'queued' as const } : {}),
+      // A full sync goes through the states again, whatever the invoice rested in (failed, mismatch, ...).
+      state: 'queued',
       updatedAt: nowIso,
     };
   });

@@ -25,3 +25,15 @@ export const SYNC_EVENTS = {
 } as const;
 
 export type SyncEventName = keyof typeof SYNC_EVENTS;
+
+/**
+ * The one high-volume event: one per HTTP attempt. It stays on the Functions host's sampled trace path; queries
+ * weigh its rows with itemCount. Every other event is what alerts and metrics count, and is sent unsampled
+ * (src/telemetry/azure-monitor.ts) as a customEvents row.
+ */
+export const SAMPLED_EVENTS: readonly SyncEventName[] = ['HttpRequest'];
+
+/** Whether an event must never be sampled away (every event but the per-attempt HttpRequest). */
+export function isUnsampledEvent(name: string): boolean {
+  return !(SAMPLED_EVENTS as readonly string[]).includes(name);
+}

@@ -1,9 +1,12 @@
 // Reports the App+User refresh token's age (it lapses after 90 days unused) as a `RefreshTokenAge` event whenever
 // the App+User credential hands out a token, at most once per interval, so a dashboard can chart the countdown.
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
+import { REFRESH_TOKEN_LIFETIME_DAYS } from '../auth/refresh-token.js';
 import type { SyncLogger } from './logger.js';
 
-export const REFRESH_TOKEN_LIFETIME_DAYS = 90;
+// One owner: the App+User credential (src/auth/refresh-token.ts) defines the lifetime; re-exported for callers of
+// this module.
+export { REFRESH_TOKEN_LIFETIME_DAYS };
 
 export interface RefreshTokenAgeOptions {
   /** The age in days of the stored refresh token (Credentials.refreshTokenAgeDays), undefined when unknown. */

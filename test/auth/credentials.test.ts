@@ -72,7 +72,7 @@ describe('createCredentials', () => {
     );
   });
 
-  it('certificate mode reads the PEM (key + certificate) for both identity and MSAL', () => {
+  it('certificate mode checks the PEM (key + certificate) at start-up; App+User stays a public-client credential', () => {
     const { dir, pemPath, certOnlyPath } = makeTestCertificate();
     const proof = certificateProof(pemPath);
     expect(proof.thumbprintSha256).toMatch(/^[0-9a-f]{64}$/);
@@ -91,6 +91,8 @@ describe('createCredentials', () => {
     expect(credentials.partnerCenterAppUser).toBeInstanceOf(RefreshTokenCredential);
     expect(() => certificateProof(path.join(dir, 'missing.pem'))).toThrowError(ConfigError);
     expect(() => certificateProof(certOnlyPath)).toThrowError(/both the private key and the certificate/);
+    const broken = { ...base, ...ids, AUTH_MODE: 'certificate', PARTNER_CLIENT_CERTIFICATE_PATH: certOnlyPath };
+    expect(() => createCredentials(loadSettings(broken))).toThrowError(/both the private key and the certificate/);
   });
 
   it('workload-identity uses a client assertion from the managed identity (api://AzureADTokenExchange)', () => {

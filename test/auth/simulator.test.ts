@@ -100,7 +100,7 @@ describe('credentials against the simulator token endpoint', () => {
     expect(asked).toContainEqual('api://AzureADTokenExchange/.default');
   });
 
-  it('certificate: ClientCertificateCredential (identity) and App+User (MSAL) both sign assertions from the PEM', async () => {
+  it('certificate: ClientCertificateCredential signs its assertion from the PEM; App+User redeems without one', async () => {
     const { pemPath } = makeTestCertificate();
     vault.seed('certificate-app-rt', sim.seedRefreshToken());
     const credentials = createCredentials(

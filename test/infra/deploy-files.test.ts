@@ -4,10 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BICEP_VERSION } from '../../scripts/bicep.js';
 import { consentOptionsFromEnv } from '../../src/setup/consent-cli.js';
-import { declarations, declName, INFRA_DIR, paramDefault, readTree } from './bicep.js';
+import { armTemplate } from './arm.js';
+import { ROOT } from './compile.js';
 
-const ROOT = join(INFRA_DIR, '..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 describe('azure.yaml', () => {
@@ -20,15 +21,12 @@ describe('azure.yaml', () => {
   });
 
   it('matches the service name to the azd-service-name tag on the site', () => {
+    // The tag itself is asserted on the deployed site in security.test.ts.
     expect(read('infra/modules/function-app.bicep')).toContain("'azd-service-name': 'api'");
   });
 
   it('only mentions outputs main.bicep really has', () => {
-    const outputs = new Set(
-      readTree('main.bicep')
-        .namedChildren.filter((n) => n.type === 'output_declaration')
-        .map(declName),
-    );
+    const outputs = new Set(Object.keys(armTemplate().outputs));
     const used = [...yaml.matchAll(/\$(?:env:)?([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!);
     expect(used.length).toBeGreaterThan(0);
     for (const name of used) expect(outputs).toContain(name);
@@ -37,12 +35,11 @@ describe('azure.yaml', () => {
 
 describe('infra/main.parameters.json', () => {
   const parameters = JSON.parse(read('infra/main.parameters.json')).parameters as Record<string, { value: unknown }>;
-  const main = readTree('main.bicep');
-  const declared = declarations(main, 'parameter_declaration').map(declName);
+  const declared = Object.keys(armTemplate().parameters);
 
   it('passes only declared parameters, and every required one', () => {
     for (const name of Object.keys(parameters)) expect(declared).toContain(name);
-    const required = declared.filter((n) => paramDefault(main, n) === undefined);
+    const required = declared.filter((n) => armTemplate().parameters[n]?.defaultValue === undefined);
     for (const name of required) expect(Object.keys(parameters)).toContain(name);
   });
 
@@ -55,9 +52,7 @@ describe('infra/main.parameters.json', () => {
 
 describe('main.bicep outputs', () => {
   it('exposes what azd, the consent command and the federated credential need', () => {
-    const outputs = readTree('main.bicep')
-      .namedChildren.filter((n) => n.type === 'output_declaration')
-      .map(declName);
+    const outputs = Object.keys(armTemplate().outputs);
     expect(outputs).toEqual(
       expect.arrayContaining([
         'AZURE_FUNCTION_APP_NAME',
@@ -103,6 +98,9 @@ describe('GitHub workflows', () => {
     expect(ci).toMatch(/^on:\n {2}push:\n {2}pull_request:$/m);
     expect(ci).toContain('node: [20, 22]');
     expect(ci).toMatch(/- run: npm ci\n\s+- run: npm test\n/);
+    // The runner's Azure CLI installs the Bicep version the NuGet package pins everywhere else.
+    expect(ci).toContain(`az bicep install --version v${BICEP_VERSION}`);
+    expect(ci).toContain('BICEP_CLI=$HOME/.azure/bin/bicep');
     expect(read('README.md')).toContain('npm test');
   });
 

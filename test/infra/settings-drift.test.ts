@@ -1,24 +1,10 @@
-// Settings drift: every setting src/config.ts reads is set in the Bicep app settings, and the Bicep sets
-// nothing the code does not read, except the explicit allow-lists below. Checked on the parse tree.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Settings drift, read from what ARM would deploy (the snapshot of the compiled template): every setting
+// src/config.ts reads is in the Function App's app settings, the Bicep sets nothing the code does not read (except
+// the allow-lists below), the deployed defaults are the src/config.ts defaults, and the queues are the code's.
 import { describe, expect, it } from 'vitest';
 import { QUEUES, SETTING_NAMES, settingsSchema } from '../../src/config.js';
-import {
-  declarations,
-  declName,
-  getProperty,
-  INFRA_DIR,
-  paramDefault,
-  parseBicep,
-  propertyKey,
-  readTree,
-  resources,
-  type SyntaxNode,
-  stringValue,
-  varValue,
-  walk,
-} from './bicep.js';
+import { armTemplate, oneOf, resourcesOf } from './arm.js';
+import { SNAPSHOT_PARAMS } from './compile.js';
 
 /**
  * Read by the code for local runs only; deliberately never set in Azure.
@@ -38,8 +24,16 @@ const LOCAL_ONLY = {
   LOCAL_CONCURRENCY: 'local runner (csp-invoice-sync run) only',
 } as const;
 
-/** Set in Azure for the Functions host / platform, not read by src/config.ts. */
+/**
+ * Set in Azure for the platform, not read by src/config.ts: the Functions host reads both, and
+ * src/telemetry/azure-monitor.ts reads them for the unsampled events (docs/operations.md, "Sampling").
+ */
 const PLATFORM_ONLY = ['APPLICATIONINSIGHTS_CONNECTION_STRING', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'] as const;
+
+/** Settings whose Azure value differs from the local default on purpose. */
+const AZURE_DIFFERS = {
+  AUTH_MODE: 'workload-identity in Azure (no secret anywhere); client-secret is the local default',
+} as const;
 
 interface SettingsComparison {
   /** Read by the code, not set in the Bicep, not allow-listed as local-only. */
@@ -65,52 +59,47 @@ function compareSettings(input: {
   };
 }
 
-/** Keys of every object literal reachable from `var <name>`, following references to other vars in the file. */
-function settingKeys(root: SyntaxNode, name: string, seen = new Set<string>()): string[] {
-  if (seen.has(name)) return [];
-  seen.add(name);
-  const value = varValue(root, name);
-  if (!value) throw new Error(`var ${name} not found`);
-  const varNames = new Set(declarations(root, 'variable_declaration').map(declName));
-  const keys: string[] = [];
-  walk(value, (n) => {
-    if (n.type === 'object_property' && n.parent?.type === 'object') keys.push(propertyKey(n));
-    if (n.type === 'identifier' && varNames.has(n.text) && n.parent?.type !== 'object_property') {
-      keys.push(...settingKeys(root, n.text, seen));
-    }
-  });
-  return keys;
+/**
+ * Azure public cloud values of the environment() members the Bicep uses (the ARM environment() function docs,
+ * learn.microsoft.com/azure/azure-resource-manager/templates/template-functions-deployment#environment). The
+ * snapshot leaves environment() unevaluated; ARM fills it in at deployment.
+ */
+const PUBLIC_CLOUD: Record<string, string> = {
+  'environment().authentication.loginEndpoint': 'https://login.microsoftonline.com/',
+  'environment().suffixes.storage': 'core.windows.net',
+};
+
+/** A deployed value: a literal, one environment() member, or format() over literals and such members. */
+function publicCloudValue(value: string): string {
+  if (!value.startsWith('[')) return value;
+  const inner = value.slice(1, -1);
+  const member = PUBLIC_CLOUD[inner];
+  if (member !== undefined) return member;
+  const format = /^format\('((?:[^']|'')*)', (.+)\)$/.exec(inner);
+  if (format) {
+    const args = format[2]!.split(/,\s*/).map((a) => {
+      const literal = /^'((?:[^']|'')*)'$/.exec(a)?.[1];
+      const resolved = literal ?? PUBLIC_CLOUD[a];
+      if (resolved === undefined) throw new Error(`cannot evaluate ${a} in ${value}`);
+      return resolved.replaceAll("''", "'");
+    });
+    return format[1]!.replaceAll("''", "'").replace(/\{(\d+)\}/g, (_, i: string) => args[Number(i)] ?? '');
+  }
+  throw new Error(`cannot evaluate ${value}`);
 }
 
-const appModule = readTree('modules/function-app.bicep');
+const config = oneOf('Microsoft.Web/sites/config');
+const deployed = config.properties as Record<string, string>;
+const withOptions = oneOf('Microsoft.Web/sites/config', 'options').properties as Record<string, string>;
+/** Every name the Bicep can set: the defaults plus what only the optional modes add. */
+const bicepNames = [...new Set([...Object.keys(deployed), ...Object.keys(withOptions)])];
 
-function deployedSettingsVar(): string {
-  const config = resources(appModule).find(
-    (r) =>
-      r.type.startsWith('Microsoft.Web/sites/config@') && stringValue(getProperty(r.body, 'name')) === 'appsettings',
-  );
-  if (!config) throw new Error('no Microsoft.Web/sites/config appsettings resource');
-  const properties = getProperty(config.body, 'properties');
-  if (properties?.type !== 'identifier') throw new Error('appsettings properties must be a single var');
-  return properties.text;
-}
-
-const bicepNames = settingKeys(appModule, deployedSettingsVar());
-
-describe('app settings drift (src/config.ts SETTING_NAMES vs infra/modules/function-app.bicep)', () => {
+describe('app settings drift (src/config.ts SETTING_NAMES vs the deployed sites/config appsettings)', () => {
   it('sets app settings in one place only (no siteConfig.appSettings on the site)', () => {
-    const sites = resources(appModule).filter((r) => r.type.startsWith('Microsoft.Web/sites@'));
-    expect(sites.length).toBe(1);
-    expect(getProperty(sites[0]!.body, 'properties.siteConfig')).toBeDefined();
-    expect(getProperty(sites[0]!.body, 'properties.siteConfig.appSettings')).toBeUndefined();
-    const configs = resources(appModule).filter((r) => r.type.startsWith('Microsoft.Web/sites/config@'));
-    expect(configs.length).toBe(1);
-  });
-
-  it('finds the deployed settings through the sites/config appsettings resource', () => {
-    expect(deployedSettingsVar()).toBe('appSettings');
+    expect(config.name).toMatch(/^func-[a-z0-9]+\/appsettings$/);
+    expect(resourcesOf('Microsoft.Web/sites/config').length).toBe(1);
+    expect(oneOf('Microsoft.Web/sites').properties.siteConfig.appSettings).toBeUndefined();
     expect(bicepNames.length).toBeGreaterThan(20);
-    expect(new Set(bicepNames).size).toBe(bicepNames.length);
   });
 
   it('sets every setting the code reads and none it does not', () => {
@@ -121,6 +110,14 @@ describe('app settings drift (src/config.ts SETTING_NAMES vs infra/modules/funct
       platformOnly: PLATFORM_ONLY,
     });
     expect(result).toEqual({ missingInBicep: [], notReadByCode: [], localOnlySetInBicep: [] });
+  });
+
+  it('sets the same names in client-secret mode, plus only the secret as a Key Vault reference', () => {
+    expect(Object.keys(withOptions).filter((n) => !(n in deployed))).toEqual(['PARTNER_CLIENT_SECRET']);
+    expect(withOptions.PARTNER_CLIENT_SECRET).toMatch(
+      /^@Microsoft\.KeyVault\(VaultName=kv-[a-z0-9]+;SecretName=partner-client-secret\)$/,
+    );
+    expect(deployed.PARTNER_CLIENT_SECRET).toBeUndefined();
   });
 
   it('keeps the allow-list honest: every local-only name is a real setting', () => {
@@ -156,89 +153,56 @@ describe('app settings drift (src/config.ts SETTING_NAMES vs infra/modules/funct
     });
     expect(result.localOnlySetInBicep).toEqual(['PARTNER_CENTER_ACCESS_TOKEN']);
   });
-
-  it('parses keys from the real tree: removing one from the source is detected', () => {
-    const source = readFileSync(join(INFRA_DIR, 'modules/function-app.bicep'), 'utf8');
-    const edited = source.replace(/^\s*SETTLE_WINDOW_DAYS: .*$/m, '');
-    expect(edited).not.toBe(source);
-    const keys = settingKeys(parseBicep(edited).rootNode, 'appSettings');
-    const result = compareSettings({
-      codeNames: SETTING_NAMES,
-      bicepNames: keys,
-      localOnly: Object.keys(LOCAL_ONLY),
-      platformOnly: PLATFORM_ONLY,
-    });
-    expect(result.missingInBicep).toEqual(['SETTLE_WINDOW_DAYS']);
-  });
 });
 
 describe('deployed values', () => {
-  const codeSettings = varValue(appModule, 'codeSettings');
-
-  it('defaults AUTH_MODE to workload-identity in Azure (no secret anywhere)', () => {
-    expect(getProperty(codeSettings, 'AUTH_MODE')?.text).toBe('authMode');
-    expect(paramDefault(appModule, 'authMode')?.text).toBe("'workload-identity'");
-    expect(paramDefault(readTree('main.bicep'), 'authMode')?.text).toBe("'workload-identity'");
+  it('uses workload identity and the identity-based host storage form', () => {
+    expect(deployed.AUTH_MODE).toBe('workload-identity');
+    expect(armTemplate().parameters.authMode?.defaultValue).toBe('workload-identity');
+    expect(deployed.AzureWebJobsStorage__credential).toBe('managedidentity');
+    for (const name of ['AzureWebJobsStorage__clientId', 'MANAGED_IDENTITY_CLIENT_ID']) {
+      expect(deployed[name]).toMatch(/userAssignedIdentities\/id-[a-z0-9]+', '2023-01-31'\)\.clientId\]$/);
+    }
+    for (const service of ['blob', 'queue', 'table']) {
+      expect(deployed[`AzureWebJobsStorage__${service}ServiceUri`]).toMatch(
+        new RegExp(`storageAccounts/st[a-z0-9]+', '2025-06-01'\\)\\.primaryEndpoints\\.${service}\\]$`),
+      );
+    }
   });
 
-  it('uses the identity-based host storage form', () => {
-    expect(stringValue(getProperty(codeSettings, 'AzureWebJobsStorage__credential'))).toBe('managedidentity');
-    expect(getProperty(codeSettings, 'AzureWebJobsStorage__clientId')?.text).toBe('identityClientId');
-  });
-
-  it('sets the client secret only as a Key Vault reference, never a value', () => {
-    const secret = getProperty(varValue(appModule, 'secretSettings')?.namedChildren[1], 'PARTNER_CLIENT_SECRET');
-    expect(secret?.type).toBe('string');
-    expect(secret?.text).toMatch(
-      /^'@Microsoft\.KeyVault\(VaultName=\$\{keyVaultName\};SecretName=\$\{clientSecretName\}\)'$/,
+  it('deploys every defaulted setting with the src/config.ts default (as the app parses it)', () => {
+    const defaults = settingsSchema.parse({}) as Record<string, unknown>;
+    const shape = settingsSchema.shape as Record<string, { parse(v: unknown): unknown }>;
+    const compared: string[] = [];
+    for (const [name, raw] of Object.entries(deployed)) {
+      if ((PLATFORM_ONLY as readonly string[]).includes(name) || name in AZURE_DIFFERS) continue;
+      if (raw.includes('reference(')) continue; // known only at deployment (endpoints, client ids)
+      if (Object.values(SNAPSHOT_PARAMS.defaults).includes(raw as never)) continue; // a required parameter
+      if (!(name in defaults)) continue;
+      expect({ name, value: shape[name]!.parse(publicCloudValue(raw)) }).toEqual({ name, value: defaults[name] });
+      compared.push(name);
+    }
+    expect(compared.length).toBeGreaterThanOrEqual(24);
+    expect(compared).toEqual(
+      expect.arrayContaining(['AUTHORITY_HOST', 'ALLOWED_LINK_HOSTS', 'RECONCILIATION_TOLERANCE']),
     );
-    // No param could carry a secret value into the template.
-    for (const file of ['main.bicep', 'modules/function-app.bicep']) {
-      const names = declarations(readTree(file), 'parameter_declaration').map(declName);
-      expect(names.filter((n) => /secret(?!Name)|password|token(?!SecretName|WarnDays)/i.test(n))).toEqual([]);
-    }
   });
 
-  it('keeps the Bicep defaults equal to the src/config.ts defaults', () => {
-    const defaults = settingsSchema.parse({});
-    const main = readTree('main.bicep');
-    const pairs: [string, keyof typeof defaults][] = [
-      ['invoiceContainerName', 'INVOICE_CONTAINER'],
-      ['ledgerTableName', 'LEDGER_TABLE'],
-      ['partnerCenterApiUrl', 'PARTNER_CENTER_API_URL'],
-      ['graphApiUrl', 'GRAPH_API_URL'],
-      ['authorityHost', 'AUTHORITY_HOST'],
-      ['refreshTokenSecretName', 'REFRESH_TOKEN_SECRET_NAME'],
-      ['appUserEnabled', 'APP_USER_ENABLED'],
-      ['refreshTokenWarnDays', 'REFRESH_TOKEN_WARN_DAYS'],
-      ['syncSchedule', 'SYNC_SCHEDULE'],
-      ['httpTimeoutSeconds', 'HTTP_TIMEOUT_SECONDS'],
-      ['httpMaxRetries', 'HTTP_MAX_RETRIES'],
-      ['lineItemPageSize', 'LINE_ITEM_PAGE_SIZE'],
-      ['exportTimeBudgetSeconds', 'EXPORT_TIME_BUDGET_SECONDS'],
-      ['leaseSeconds', 'LEASE_SECONDS'],
-      ['stuckAfterMinutes', 'STUCK_AFTER_MINUTES'],
-      ['failedRetryDays', 'FAILED_RETRY_DAYS'],
-      ['reconciliationTolerance', 'RECONCILIATION_TOLERANCE'],
-      ['maxLineBytes', 'MAX_LINE_BYTES'],
-      ['maxPageBytes', 'MAX_PAGE_BYTES'],
-      ['maxPdfBytes', 'MAX_PDF_BYTES'],
-      ['v2ReconciliationFrom', 'V2_RECONCILIATION_FROM'],
-      ['v2UsageFrom', 'V2_USAGE_FROM'],
-      ['settleDeadlineHours', 'SETTLE_DEADLINE_HOURS'],
-      ['settleWindowDays', 'SETTLE_WINDOW_DAYS'],
-      ['allowedLinkHosts', 'ALLOWED_LINK_HOSTS'],
-    ];
-    for (const [param, setting] of pairs) {
-      const node = paramDefault(main, param);
-      const bicepDefault = node?.type === 'string' ? stringValue(node) : node?.text;
-      expect({ param, value: bicepDefault }).toEqual({ param, value: String(defaults[setting]) });
-    }
+  it('evaluates environment() only where it knows the public-cloud value', () => {
+    expect(publicCloudValue("[format('*.blob.{0},x', environment().suffixes.storage)]")).toBe(
+      '*.blob.core.windows.net,x',
+    );
+    expect(() => publicCloudValue('[environment().suffixes.sqlServerHostname]')).toThrow(/cannot evaluate/);
   });
 
-  it('creates exactly the queues src/config.ts names', () => {
-    const queueNames = varValue(readTree('main.bicep'), 'queueNames');
-    const names = queueNames?.namedChildren.map((n) => stringValue(n));
-    expect(names?.sort()).toEqual(Object.values(QUEUES).sort());
+  it('creates exactly the queues src/config.ts names, each with its poison twin', () => {
+    const names = resourcesOf('Microsoft.Storage/storageAccounts/queueServices/queues').map((q) =>
+      q.name.split('/').at(-1),
+    );
+    expect(names.sort()).toEqual(
+      Object.values(QUEUES)
+        .flatMap((q) => [q, `${q}-poison`])
+        .sort(),
+    );
   });
 });

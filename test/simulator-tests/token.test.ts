@@ -164,3 +164,58 @@ test('MSAL node acquires app-only and refresh-token tokens from the simulator', 
   });
   expect(response.status).toBe(200);
 });
+
+test('a refresh token is bound to the kind of client it was issued to, as Entra binds it', async () => {
+  const scope = 'https://api.partnercenter.microsoft.com/.default offline_access';
+  // Issued to a public client (the device-code consent): a secret or assertion on the redemption is refused.
+  const withSecret = await post({
+    grant_type: 'refresh_token',
+    client_id: CLIENT_ID,
+    client_secret: 'app-secret',
+    refresh_token: sim.seedRefreshToken(),
+    scope,
+  });
+  expect(withSecret.status).toBe(401);
+  const refused = (await withSecret.json()) as { error: string; error_description: string; error_codes: number[] };
+  expect(refused.error).toBe('invalid_client');
+  expect(refused.error_codes).toEqual([700025]);
+  expect(refused.error_description).toMatch(
+    /^AADSTS700025: Client is public so neither 'client_assertion' nor 'client_secret' should be presented\./,
+  );
+  // Redeemed without a credential, the same kind of token works.
+  const publicRedemption = await post({
+    grant_type: 'refresh_token',
+    client_id: CLIENT_ID,
+    refresh_token: sim.seedRefreshToken(),
+    scope,
+  });
+  expect(publicRedemption.status).toBe(200);
+});
+
+test('the device code flow: authorization_pending until the user signs in, then tokens for a public client', async () => {
+  const scope = 'https://api.partnercenter.microsoft.com/.default offline_access';
+  const device = await fetch(`${sim.authorityUrl}/${PARTNER_TENANT_ID}/oauth2/v2.0/devicecode`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: CLIENT_ID, scope }),
+  });
+  expect(device.status).toBe(200);
+  const started = (await device.json()) as Record<string, string | number>;
+  expect(started).toMatchObject({ verification_uri: 'https://microsoft.com/devicelogin', interval: 1 });
+  expect(String(started.message)).toContain(String(started.user_code));
+  const poll = () =>
+    post({ grant_type: 'device_code', client_id: CLIENT_ID, device_code: String(started.device_code), scope });
+  const granted = await poll();
+  expect(granted.status).toBe(200);
+  const body = (await granted.json()) as Record<string, string>;
+  expect(claims(body.access_token ?? '').scp).toBe('user_impersonation');
+  // A device code is good for one sign-in; the refresh token it gave is public.
+  expect(((await (await poll()).json()) as { error: string }).error).toBe('expired_token');
+  const redeemed = await post({
+    grant_type: 'refresh_token',
+    client_id: CLIENT_ID,
+    refresh_token: body.refresh_token!,
+    scope,
+  });
+  expect(redeemed.status).toBe(200);
+});

@@ -20,6 +20,7 @@ import {
 import { handlePartnerCenter } from './partner-center.js';
 import { type SeekTokenLog, SeekTokens } from './seek.js';
 import {
+  deviceAuthorizationEndpoint,
   instanceDiscovery,
   issueAccessToken,
   openIdConfiguration,
@@ -405,6 +406,10 @@ function handleToken(ex: Exchange, state: SimState) {
       state.refreshTokens,
       state.options.auth,
     );
+    return json(result.status, result.body);
+  }
+  if (/\/[^/]+\/oauth2\/v2\.0\/devicecode$/.test(path) && ex.req.method === 'POST') {
+    const result = deviceAuthorizationEndpoint(new URLSearchParams(ex.body.toString('utf8')), state.refreshTokens);
     return json(result.status, result.body);
   }
   const config = /\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(path);

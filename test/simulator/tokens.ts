@@ -1,5 +1,6 @@
-// Unsigned JWTs for the simulated hosts, their checks, and the Entra-like token endpoint (client credentials and
-// rotating refresh tokens) that MSAL and @azure/identity can talk to.
+// Unsigned JWTs for the simulated hosts, their checks, and the Entra-like token endpoint (client credentials, the
+// device code flow, rotating refresh tokens bound to the kind of client they were issued to) that MSAL and
+// @azure/identity can talk to.
 import { randomBytes } from 'node:crypto';
 import { PARTNER_TENANT_ID } from './dataset.js';
 
@@ -73,27 +74,65 @@ export interface RefreshTokenOptions {
   reuseAfterRotation?: number;
   /** Lifetime of issued access tokens in seconds (default 3600). */
   accessTokenTtlSeconds?: number;
+  /** How many device-code polls answer authorization_pending before the simulated user has signed in (default 0). */
+  deviceCodePendingPolls?: number;
 }
 
-/** The refresh tokens the simulator issued, with how often each may still be redeemed. */
+/**
+ * Which kind of client a refresh token was issued to. Entra binds a refresh token to it: one issued to a public
+ * client (device code, no client credential) must be redeemed without a credential (else AADSTS700025), one issued to
+ * a confidential client must be redeemed with one (else AADSTS7000218).
+ */
+export type ClientKind = 'public' | 'confidential';
+
+export type Redemption = { ok: true; rotated: string; kind: ClientKind } | { ok: false; reason: 'unknown' | 'kind' };
+
+/** The refresh tokens the simulator issued, with how often each may still be redeemed and by which kind of client. */
 export class RefreshTokenStore {
-  #tokens = new Map<string, { usesLeft: number }>();
+  #tokens = new Map<string, { usesLeft: number; kind: ClientKind }>();
+  #deviceCodes = new Map<string, { clientId: string; scope: string; pendingPolls: number; kind?: ClientKind }>();
   constructor(private readonly options: RefreshTokenOptions = {}) {}
 
-  seed(): string {
+  /** A refresh token as the consent would have stored it; public by default (device code, as the consent runs). */
+  seed(kind: ClientKind = 'public'): string {
     const token = `0.AAAA${randomBytes(48).toString('base64url')}`;
-    this.#tokens.set(token, { usesLeft: Number.POSITIVE_INFINITY });
+    this.#tokens.set(token, { usesLeft: Number.POSITIVE_INFINITY, kind });
     return token;
   }
 
-  /** Redeems a token; returns the rotated one, or undefined when the token is unknown or used up. */
-  redeem(token: string): string | undefined {
+  /** The client kind a token was issued to, or undefined when it is unknown or used up. */
+  kindOf(token: string): ClientKind | undefined {
+    return this.#tokens.get(token)?.kind;
+  }
+
+  /** Redeems a token by a client of `kind`; returns the rotated one (same kind), or why it was refused. */
+  redeem(token: string, kind: ClientKind = 'public'): Redemption {
     const entry = this.#tokens.get(token);
-    if (!entry || entry.usesLeft <= 0) return undefined;
+    if (!entry || entry.usesLeft <= 0) return { ok: false, reason: 'unknown' };
+    if (entry.kind !== kind) return { ok: false, reason: 'kind' };
     // The first redemption rotates; the old token then stays valid for `reuseAfterRotation` more uses.
     entry.usesLeft = Number.isFinite(entry.usesLeft) ? entry.usesLeft - 1 : (this.options.reuseAfterRotation ?? 1);
     if (entry.usesLeft <= 0) this.#tokens.delete(token);
-    return this.seed();
+    return { ok: true, rotated: this.seed(entry.kind), kind: entry.kind };
+  }
+
+  /** Starts a device authorization; the simulated user signs in after `deviceCodePendingPolls` polls. */
+  startDeviceCode(clientId: string, scope: string): string {
+    const code = `DC-${randomBytes(24).toString('base64url')}`;
+    this.#deviceCodes.set(code, { clientId, scope, pendingPolls: this.options.deviceCodePendingPolls ?? 0 });
+    return code;
+  }
+
+  /** Polls a device code: 'pending' until the user signed in, then the grant once; 'unknown' afterwards. */
+  pollDeviceCode(code: string, clientId: string): 'pending' | 'unknown' | { scope: string } {
+    const entry = this.#deviceCodes.get(code);
+    if (!entry || entry.clientId !== clientId) return 'unknown';
+    if (entry.pendingPolls > 0) {
+      entry.pendingPolls -= 1;
+      return 'pending';
+    }
+    this.#deviceCodes.delete(code);
+    return { scope: entry.scope };
   }
 
   revokeAll(): void {
@@ -106,13 +145,13 @@ export interface TokenEndpointResult {
   body: Record<string, unknown>;
 }
 
-function aadError(error: string, code: number, description: string): TokenEndpointResult {
+function aadError(error: string, code: number, description: string, status = 400): TokenEndpointResult {
   const timestamp = new Date()
     .toISOString()
     .replace('T', ' ')
     .replace(/\.\d+Z$/, 'Z');
   return {
-    status: 400,
+    status,
     body: {
       error,
       error_description: `AADSTS${code}: ${description} Trace ID: ${crypto.randomUUID()} Correlation ID: ${crypto.randomUUID()} Timestamp: ${timestamp}`,
@@ -120,6 +159,56 @@ function aadError(error: string, code: number, description: string): TokenEndpoi
       timestamp,
       trace_id: crypto.randomUUID(),
       correlation_id: crypto.randomUUID(),
+    },
+  };
+}
+
+/** Whether the request authenticates the client (secret or assertion), i.e. comes from a confidential client. */
+function clientKindOf(form: URLSearchParams): ClientKind {
+  return form.get('client_secret') || form.get('client_assertion') ? 'confidential' : 'public';
+}
+
+/** Entra's answer to a refresh token redeemed by the other kind of client than the one it was issued to. */
+function clientKindMismatch(issuedTo: ClientKind): TokenEndpointResult {
+  return issuedTo === 'public'
+    ? aadError(
+        'invalid_client',
+        700025,
+        "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+        401,
+      )
+    : aadError(
+        'invalid_client',
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        401,
+      );
+}
+
+/** Entra accepts the RFC 8628 URN and the short form MSAL sends. */
+const DEVICE_CODE_GRANTS = ['urn:ietf:params:oauth:grant-type:device_code', 'device_code'];
+
+/** POST /{tenant}/oauth2/v2.0/devicecode: the device authorization request of a public client. */
+export function deviceAuthorizationEndpoint(
+  form: URLSearchParams,
+  refreshTokens: RefreshTokenStore,
+): TokenEndpointResult {
+  const clientId = form.get('client_id');
+  if (!clientId)
+    return aadError('invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.");
+  const scope = form.get('scope') ?? '';
+  if (!audienceOfScope(scope))
+    return aadError('invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid.`);
+  const userCode = randomBytes(4).toString('hex').toUpperCase();
+  return {
+    status: 200,
+    body: {
+      user_code: userCode,
+      device_code: refreshTokens.startDeviceCode(clientId, scope),
+      verification_uri: 'https://microsoft.com/devicelogin',
+      expires_in: 900,
+      interval: 1,
+      message: `To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ${userCode} to authenticate.`,
     },
   };
 }
@@ -180,14 +269,37 @@ export function tokenEndpoint(
       },
     };
   }
+  let grantedScope = scope;
+  let refreshToken: string;
   if (grant === 'refresh_token') {
     const presented = form.get('refresh_token') ?? '';
     if (!audience)
       return aadError('invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid.`);
-    const rotated = refreshTokens.redeem(presented);
-    if (!rotated) {
+    const redeemed = refreshTokens.redeem(presented, clientKindOf(form));
+    if (!redeemed.ok) {
+      const issuedTo = refreshTokens.kindOf(presented);
+      if (redeemed.reason === 'kind' && issuedTo) return clientKindMismatch(issuedTo);
       return aadError('invalid_grant', 70000, 'Provided grant is invalid or malformed.');
     }
+    refreshToken = redeemed.rotated;
+  } else if (DEVICE_CODE_GRANTS.includes(grant ?? '')) {
+    const polled = refreshTokens.pollDeviceCode(form.get('device_code') ?? '', clientId);
+    if (polled === 'pending') {
+      return aadError(
+        'authorization_pending',
+        70016,
+        'OAuth 2.0 device flow error. Authorization is pending. Continue polling.',
+      );
+    }
+    if (polled === 'unknown') return aadError('expired_token', 70019, 'Verification code expired.');
+    grantedScope = polled.scope;
+    refreshToken = refreshTokens.seed(clientKindOf(form));
+  } else {
+    return aadError('unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant ?? ''}'.`);
+  }
+  {
+    const tokenAudience = audienceOfScope(grantedScope) ?? 'partnercenter';
+    const scope = grantedScope;
     const nowS = Math.floor(nowMs / 1000);
     const scopes = scope.split(/\s+/).filter(Boolean);
     const body: Record<string, unknown> = {
@@ -195,8 +307,8 @@ export function tokenEndpoint(
       scope: scopes.filter((s) => !['openid', 'profile', 'offline_access'].includes(s)).join(' '),
       expires_in: ttl,
       ext_expires_in: ttl,
-      access_token: issueAccessToken(nowMs, { audience, appUser: true, ttlSeconds: ttl }),
-      refresh_token: rotated,
+      access_token: issueAccessToken(nowMs, { audience: tokenAudience, appUser: true, ttlSeconds: ttl }),
+      refresh_token: refreshToken,
       client_info: Buffer.from(
         JSON.stringify({
           uid: USER_OID,
@@ -221,7 +333,6 @@ export function tokenEndpoint(
     }
     return { status: 200, body };
   }
-  return aadError('unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant ?? ''}'.`);
 }
 
 /** OpenID configuration whose endpoints point at `base` (the authority host as the client sees it). */

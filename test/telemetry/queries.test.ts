@@ -11,11 +11,30 @@ const queries = readdirSync(queriesDir)
   .map((f) => ({ file: f, text: readFileSync(path.join(queriesDir, f), 'utf8') }));
 const known = new Set(Object.keys(SYNC_EVENTS));
 
+/** The first argument of every call matched by `call` (which ends at its opening parenthesis). */
+function firstArguments(code: string, call: RegExp): string[] {
+  const out: string[] = [];
+  for (const m of code.matchAll(call)) {
+    let depth = 0;
+    let end = m.index + m[0].length;
+    for (; end < code.length; end++) {
+      const c = code[end];
+      if (c === '(') depth++;
+      else if (c === ')' && depth-- === 0) break;
+      else if (c === ',' && depth === 0) break;
+    }
+    out.push(code.slice(m.index + m[0].length, end));
+  }
+  return out;
+}
+
 describe('docs/queries', () => {
-  test('the six questions of the issue each have a query', () => {
+  test('the questions of the issues each have a query', () => {
     expect(queries.map((q) => q.file).sort()).toEqual(
       expect.arrayContaining([
+        'daily-metrics.kql',
         'failures.kql',
+        'invoices-by-state.kql',
         'invoices-today.kql',
         'pdf-age.kql',
         'refresh-token-age.kql',
@@ -36,6 +55,21 @@ describe('docs/queries', () => {
     for (const name of eventLike) expect(known, `${name} in a query`).toContain(name);
     // Balanced parentheses: a cheap guard against a query broken by an edit.
     expect((text.match(/\(/g) ?? []).length).toBe((text.match(/\)/g) ?? []).length);
+  });
+
+  test.each(queries)('$file is right under sampling: it weighs rows by itemCount', ({ text }) => {
+    const code = text.replace(/\/\/.*$/gm, '');
+    // A sampled row stands for itemCount items: count()/countif() and unweighted percentiles undercount.
+    expect(code).not.toMatch(/\bcount(if)?\(/);
+    expect(code).not.toMatch(/\bpercentile\(/);
+    for (const argument of firstArguments(code, /\bsum(?:if)?\(/g)) expect(argument).toMatch(/itemCount/);
+    // Events come from customEvents (the unsampled path) and from trace lines; both keep itemCount.
+    if (code.includes('SyncEvents')) {
+      expect(code).toContain('(customEvents');
+      expect(code.match(/project timestamp, name, p(?: = customDimensions)?, itemCount, operation_Id/g)).toHaveLength(
+        2,
+      );
+    }
   });
 });
 

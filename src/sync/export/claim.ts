@@ -16,6 +16,8 @@ export type ExportOutcome = GraphOutcome | 'deferred' | 'already-done' | 'stale'
 /** The part a message names is not in the ledger: syncInvoice records parts before it queues them. */
 export class PartNotRecordedError extends Error {
   override name = 'PartNotRecordedError';
+  /** Retrying cannot make the part appear: given up at once. */
+  readonly retriable = false;
 }
 
 export async function exportPart(

@@ -10,6 +10,7 @@ import { type PartSource, type StageOutcome, stageCommitVerify } from './stage.j
 
 export class NoV1RequestError extends Error {
   override name = 'NoV1RequestError';
+  readonly retriable = false;
 }
 
 export function v1Request(ctx: ExportContext): LineItemRequest {

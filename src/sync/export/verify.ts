@@ -8,7 +8,7 @@ export interface VerifiedBlob {
   sha256: string;
   bytes: number;
   lines: number;
-  /** Exact decimal sum of each row's amount field (undefined when no row has one). Reported as measured. */
+  /** Exact decimal sum of each row's amount field: '0' for an empty file, undefined when rows have none. */
   total?: string;
   totalField?: string;
 }
@@ -80,6 +80,7 @@ export async function verifyNdjsonBlob(blob: BlockBlobClient, lineItemType: stri
   }
   takeLine(carry);
   result.sha256 = hash.digest('hex');
-  if (amounts.length > 0) result.total = amountText(sumAmounts(amounts));
+  // An empty file adds up to zero (the "$0 invoice": line items not published yet must show as a gap, not as nothing).
+  if (amounts.length > 0 || result.lines === 0) result.total = amountText(sumAmounts(amounts));
   return result;
 }
