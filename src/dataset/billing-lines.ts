@@ -239,6 +239,7 @@ async function writeParquet(
     };
     const hash = createHash('sha256');
     let lineNumber = 0;
+    let inputCost: bigint | undefined;
     for await (const line of ndjsonLines(container.getBlockBlobClient(input.path), hash, options.abortSignal)) {
       lineNumber++;
       const cells = typedRow(line, lineNumber, origin);
@@ -246,7 +247,7 @@ async function writeParquet(
         (columns[i] as Cell[]).push(cell);
       });
       const cost = cells[BILLED_COST];
-      if (typeof cost === 'bigint') billedCost = (billedCost ?? 0n) + cost;
+      if (typeof cost === 'bigint') inputCost = (inputCost ?? 0n) + cost;
       rows++;
       if (++inGroup >= groupRows) await flushGroup();
     }
@@ -257,6 +258,9 @@ async function writeParquet(
     if (lineNumber !== input.rows) {
       throw new DatasetInputError(`${input.path} has ${lineNumber} rows, the ledger recorded ${input.rows}`);
     }
+    // As the reconciliation counts a part: an empty file adds 0, a file whose rows carry no amount adds nothing.
+    if (lineNumber === 0) inputCost = 0n;
+    if (inputCost !== undefined) billedCost = (billedCost ?? 0n) + inputCost;
   }
   await flushGroup();
   await parquet.finish();

@@ -173,13 +173,17 @@ describe('syncBillingLines', () => {
     expect(await datasetBlob(container).exists()).toBe(false);
   });
 
-  test('no dataset while a billing part is failed or unsettled; an invoice without billing lines gets an empty file', async () => {
+  test('no dataset while a billing part is failed or unsettled; no billing lines or empty ones give an empty file', async () => {
     const container = await freshContainer();
     const failed = [await storedPart(container, 'onetime', oneTimeRows(2), { state: 'failed' })];
     expect(await syncBillingLines(container, invoice, failed, { lineItemTotal: null })).toEqual({ state: 'skipped' });
     const none = await syncBillingLines(container, invoice, [], { lineItemTotal: null });
     expect(none.state === 'written' && none.artifact).toMatchObject({ rows: 0 });
     expect(none.state === 'written' && 'total' in none.artifact).toBe(false);
+    // An empty part adds 0 to the reconciliation (its file was read back with no rows): so does the dataset.
+    const empty = [await storedPart(container, 'office', [])];
+    const zero = await syncBillingLines(container, invoice, empty, { lineItemTotal: '0' });
+    expect(zero.state === 'written' && zero.artifact).toMatchObject({ rows: 0, total: '0' });
     const bytes = await datasetBlob(container).downloadToBuffer();
     expect(Number(parquetMetadata(new Uint8Array(bytes)).num_rows)).toBe(0);
   });
