@@ -50,12 +50,11 @@ export function parsePartnerCenterDate(value: string): number {
 }
 
 /**
- * The calendar month a Partner Center date names, `YYYY-MM`, as written: `2025-09-01T00:00:00+02:00` is September
- * (the month the API states), not the UTC instant's August. The date must parse (parsePartnerCenterDate).
+ * The UTC calendar month of a Partner Center date, `YYYY-MM`. The API reports UTC (a date without a zone is UTC);
+ * an offset, where one appears, names the same instant, so `2024-08-31T19:00:00-05:00` is September.
  */
 export function monthOfDate(value: string): string {
-  parsePartnerCenterDate(value);
-  return value.trim().slice(0, 7);
+  return new Date(parsePartnerCenterDate(value)).toISOString().slice(0, 7);
 }
 
 /** `billing_period=YYYY-MM/invoice_id={id}/` (with the trailing slash, so it is also a listing prefix). */

@@ -360,7 +360,7 @@ describe('a response longer than a bound', () => {
     ];
     await withSimulator({ dataset: { invoices }, v2: { retryAfterSeconds: 0 } }, async (sim) => {
       // A v2 row is about 1.5 KB: over a 1 KiB bound.
-      const { deps, log } = await freshDeps(sim, azurite, { settings: { MAX_LINE_BYTES: '1024' } });
+      const { deps } = await freshDeps(sim, azurite, { settings: { MAX_LINE_BYTES: '1024' } });
       const deliveries: number[] = [];
       const result = await runPass(deps, {
         retryVisibilitySeconds: 0,

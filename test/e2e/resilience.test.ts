@@ -113,6 +113,81 @@ describe('a process killed mid-export', () => {
   });
 });
 
+describe('a worker killed mid-export while its messages are still queued', () => {
+  test('two runs at once, then one more: every invoice completes, byte-identical, each row once', async () => {
+    const seek: InvoiceSpec = {
+      ...bigSeek,
+      id: 'G0KILL0001',
+      parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 2400 }],
+    };
+    const recent: InvoiceSpec = {
+      id: 'G0KILL0002',
+      kind: 'modern',
+      billingPeriod: '2026-09',
+      parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 1200 }],
+    };
+    const invoices = [bigLegacy, seek, recent];
+    await withSimulator(
+      { dataset: { invoices }, latencyMs: 30, v2: { retryAfterSeconds: 0, rowsPerBlob: 300 } },
+      async (sim) => {
+        // A short lease (the default is 60 s) keeps the test short; the mechanism is the same.
+        const { env, deps } = await setup(sim, { LINE_ITEM_PAGE_SIZE: '200', LEASE_SECONDS: '20' });
+        const cli = () => {
+          const child = spawn(
+            process.execPath,
+            [path.resolve('node_modules/tsx/dist/cli.mjs'), 'src/cli/bin.ts', 'run'],
+            {
+              env: { ...process.env, ...env.settings },
+              stdio: 'ignore',
+            },
+          );
+          return {
+            child,
+            exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))),
+          };
+        };
+        const first = cli();
+        let staged = 0;
+        for (let i = 0; i < 600 && staged < 5; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          const part = await deps.storage.ledger.getPart(bigLegacy.id, 'azure-billing').catch(() => undefined);
+          staged = part ? progressOf(part).blocks : 0;
+        }
+        first.child.kill('SIGKILL');
+        await first.exited;
+        expect(staged).toBeGreaterThanOrEqual(5);
+        const killedAt = await deps.storage.ledger.getPart(bigLegacy.id, 'azure-billing');
+        expect(killedAt?.state).toBe('exporting');
+        // The dead worker's lease and its invisible messages are still there: two runs start at once.
+        const [a, b] = [cli(), cli()];
+        const codes = await Promise.all([a.exited, b.exited]);
+        const third = cli();
+        codes.push(await third.exited);
+        expect(codes.at(-1)).toBe(0);
+
+        const parts = [];
+        for (const spec of invoices) {
+          const invoice = await deps.storage.ledger.getInvoice(spec.id);
+          expect([spec.id, invoice?.state]).toEqual([spec.id, 'complete']);
+          for (const part of await deps.storage.ledger.listParts(spec.id)) parts.push(part);
+        }
+        for (const spec of invoices) {
+          const part = parts.find((p) => p.invoiceId === spec.id)!;
+          const bytes = await deps.storage.container.getBlobClient(part.blobPath).downloadToBuffer();
+          const expected = expectedNdjson(sim, spec.id, spec.parts![0]!, part.source === 'v2' ? 'v2' : 'v1');
+          expect([spec.id, bytes.equals(expected)]).toEqual([spec.id, true]);
+          expect(part.rows).toBe(spec.parts![0]!.rows);
+        }
+        // Nothing left behind: no message, no lease.
+        for (const q of [deps.storage.queues.invoiceSync, deps.storage.queues.lineItemExport]) {
+          expect((await q.getProperties()).approximateMessagesCount).toBe(0);
+        }
+        expect(parts.every((p) => p.leaseOwner === undefined)).toBe(true);
+      },
+    );
+  }, 240_000);
+});
+
 describe('a backlog longer than a PDF link lives', () => {
   test('every PDF is saved: each link is fetched just in time, and an expired one is replaced', async () => {
     const invoices: InvoiceSpec[] = Array.from({ length: 12 }, (_, i) => ({

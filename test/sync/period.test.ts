@@ -2,14 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { monthOfDate } from '../../src/storage/layout.js';
 import { decidePeriod, listedPeriod, NoPeriodError } from '../../src/sync/period.js';
 
-describe('the billing period is the month the API states', () => {
+describe('the billing period is the UTC month of the date the API states', () => {
   it.each([
     ['2018-02-08T22:40:37.5897767Z', '2018-02'],
     ['2017-05-12T00:00:00', '2017-05'],
     ['2019-01-03T19:53:55.1292512+00:00', '2019-01'],
-    // As written, not converted to UTC: the API states January 31 and March 1.
-    ['2019-01-31T23:30:00.1234567-01:00', '2019-01'],
-    ['2024-03-01T00:30:00+02:00', '2024-03'],
+    // The API reports UTC; an offset names the same instant.
+    ['2019-01-31T23:30:00.1234567-01:00', '2019-02'],
+    ['2024-03-01T00:30:00+02:00', '2024-02'],
+    ['2024-08-31T19:00:00-05:00', '2024-09'],
     ['2024-12-31T23:59:59.9999999Z', '2024-12'],
     ['2024-07-15', '2024-07'],
   ])('%s is %s', (date, period) => {
