@@ -1,5 +1,5 @@
 // Alert rules that mail the operator at once: a message dead-lettered to a poison queue, an invoice that
-// failed or stayed unsettled past SETTLE_DEADLINE_HOURS, the refresh token nearing expiry (or rejected), and
+// failed or stayed unsettled past SETTLE_DEADLINE_HOURS, an invoice whose line items do not add up (mismatch), the refresh token nearing expiry (or rejected), and
 // function failures. The log rules match the events and lines written by src/app/handlers.ts and src/auth/.
 
 param location string
@@ -39,6 +39,18 @@ union
     (traces
     | where message startswith "event:PartUnsettled" or (message startswith "event:InvoiceStateChanged"
         and (message has '"state":"failed"' or message has '"state":"unsettled"')))
+| summarize items = sum(itemCount)
+'''
+  }
+  {
+    name: 'reconciliation-mismatch'
+    displayName: 'Invoice line items do not add up to its totalCharges'
+    severity: 2
+    description: 'An invoice whose billing line items differ from its totalCharges by more than RECONCILIATION_TOLERANCE is in state mismatch (never complete). Later timer runs re-check it (1 h, 2 h ... 24 h apart, for FAILED_RETRY_DAYS); `csp-invoice-sync status` shows both sums and the difference.'
+    query: '''
+union
+    (customEvents | where name == "ReconciliationMismatch"),
+    (traces | where message startswith "event:ReconciliationMismatch")
 | summarize items = sum(itemCount)
 '''
   }

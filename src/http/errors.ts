@@ -197,6 +197,11 @@ export class OperationError extends Error {
   }
 }
 
+/** The failure under any OperationErrors that name what was being done (for checks of what went wrong). */
+export function rootCause(error: unknown): unknown {
+  return error instanceof OperationError ? rootCause(error.cause) : error;
+}
+
 /** Runs `work`; any failure comes out as an OperationError naming `operation`. */
 export async function withOperation<T>(operation: string, work: () => Promise<T>): Promise<T> {
   try {

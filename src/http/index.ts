@@ -10,6 +10,7 @@ export {
   isApiError,
   OperationError,
   parseErrorBody,
+  rootCause,
   withOperation,
 } from './errors.js';
 export { type JsonItemsPage, rawTopLevelValue, splitJsonArray, splitJsonItems } from './json-items.js';

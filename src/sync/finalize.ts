@@ -4,6 +4,7 @@
 // from the parts as they are at write time: an overlapping finalize with an older view can never win.
 import { RestError } from '@azure/storage-blob';
 import { type DatasetInput, syncBillingLines } from '../dataset/index.js';
+import { OperationError } from '../http/errors.js';
 import {
   decodeNotes,
   decodeReceipts,
@@ -184,7 +185,7 @@ export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): 
       });
     } catch (error) {
       if (isConditionFailure(error)) continue; // another finalize wrote in between: start again from fresh parts
-      throw error;
+      throw new OperationError(`write manifest.json of invoice ${invoiceId}`, error);
     }
     if (moved(parts, await ledger.listParts(invoiceId))) continue; // a part moved while this was written
 

@@ -4,6 +4,7 @@
 // PDF is not fetched again.
 import { createHash } from 'node:crypto';
 import { applyEdits, modify } from 'jsonc-parser';
+import { withOperation } from '../http/errors.js';
 import { rawTopLevelValue } from '../http/json-items.js';
 import { redactText } from '../http/redact.js';
 import { type Invoice, type InvoicePart, invoiceParts, partRequest, taxReceipts } from '../partner-center/index.js';
@@ -105,7 +106,9 @@ export async function syncInvoice(
 
   // Just in time: the by-id call is what issues the 30-minute pdfDownloadLink.
   const linkFetchedAt = deps.now();
-  const { invoice, raw } = await deps.partnerCenter.getInvoice(id, { correlationId });
+  const { invoice, raw } = await withOperation(`fetch invoice ${id} by id`, () =>
+    deps.partnerCenter.getInvoice(id, { correlationId }),
+  );
   const entity = await fixFacts(deps, known, invoice, raw, correlationId);
   const period = entity.billingPeriod;
   const log = { invoiceId: id, correlationId, billingPeriod: period };
@@ -138,15 +141,16 @@ export async function syncInvoice(
 
   const notes = new Set(decodeNotes(entity));
   const receipts = await saveReceipts(deps, entity, invoice, correlationId, fullResync, notes);
-  const invoiceFile = await writeJsonBlob(
-    deps.storage.container.getBlockBlobClient(invoiceJsonPath(period, id)),
-    withoutSignedLink(raw),
+  const invoiceFile = await withOperation(`write invoice.json of ${id}`, () =>
+    writeJsonBlob(deps.storage.container.getBlockBlobClient(invoiceJsonPath(period, id)), withoutSignedLink(raw)),
   );
 
   const { parts, skipped } = invoiceParts(invoice);
   for (const s of skipped) notes.add(`${s.reason}: skipped`);
   const nowIso = new Date(deps.now()).toISOString();
-  for (const part of parts) await recordPart(deps, entity, invoice, part, fullResync, nowIso, log);
+  await withOperation(`record the parts of invoice ${id}`, async () => {
+    for (const part of parts) await recordPart(deps, entity, invoice, part, fullResync, nowIso, log);
+  });
 
   await ledger.updateInvoice(id, () => ({
     state: 'pdf_saved',
@@ -246,10 +250,12 @@ async function saveReceipts(
   for (const { id: receiptId } of receipts) {
     if (saved.has(receiptId) && !again) continue;
     const path = receiptPdfPath(entity.billingPeriod, entity.invoiceId, receiptId);
-    const opened = await deps.partnerCenter.openReceiptPdf(entity.invoiceId, receiptId, { correlationId });
-    const written = await uploadStreamToBlob(deps.storage.container.getBlockBlobClient(path), opened.stream, {
-      contentType: 'application/pdf',
-      maxBytes: deps.settings.MAX_PDF_BYTES,
+    const written = await withOperation(`save tax receipt ${receiptId} of invoice ${entity.invoiceId}`, async () => {
+      const opened = await deps.partnerCenter.openReceiptPdf(entity.invoiceId, receiptId, { correlationId });
+      return uploadStreamToBlob(deps.storage.container.getBlockBlobClient(path), opened.stream, {
+        contentType: 'application/pdf',
+        maxBytes: deps.settings.MAX_PDF_BYTES,
+      });
     });
     saved.set(receiptId, { id: receiptId, path, bytes: written.bytes, sha256: written.sha256 });
   }

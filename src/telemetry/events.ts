@@ -20,6 +20,16 @@ export const SYNC_EVENTS = {
     'correlationId',
   ],
   PartUnsettled: ['invoiceId', 'partId', 'api'],
+  ReconciliationMismatch: [
+    'invoiceId',
+    'billingPeriod',
+    'currency',
+    'invoiceTotal',
+    'lineItemTotal',
+    'difference',
+    'tolerance',
+    'correlationId',
+  ],
   HttpRequest: ['host', 'method', 'endpoint', 'status', 'attempt', 'durationMs', 'throttled', 'correlationId'],
   RefreshTokenAge: ['ageDays', 'warnAfterDays', 'daysLeft'],
 } as const;

@@ -4,16 +4,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runPass } from '../../src/app/run-pass.js';
 import type { SyncDeps } from '../../src/sync/deps.js';
 import { exportPart } from '../../src/sync/export/claim.js';
-import {
-  apiFault,
-  type InvoiceSpec,
-  type Simulator,
-  type SimulatorOptions,
-  startSimulator,
-} from '../simulator/index.js';
+import { apiFault, type InvoiceSpec } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 import { expectedNdjson, sha256 } from '../support/expected.js';
-import { blobText, freshDeps, manifestOf, manualClock, pagesClock } from '../support/harness.js';
+import { blobText, freshDeps, manifestOf, manualClock, pagesClock, withSimulator } from '../support/harness.js';
 
 let azurite: Azurite;
 beforeAll(async () => {
@@ -22,15 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await azurite?.stop();
 });
-
-async function withSimulator<T>(options: SimulatorOptions, run: (sim: Simulator) => Promise<T>): Promise<T> {
-  const sim = await startSimulator(options);
-  try {
-    return await run(sim);
-  } finally {
-    await sim.stop();
-  }
-}
 
 async function partFile(deps: SyncDeps, invoiceId: string, partId: string): Promise<Buffer> {
   const part = await deps.storage.ledger.getPart(invoiceId, partId);

@@ -10,9 +10,10 @@ import { loadSettings } from '../../src/config.js';
 import { progressOf } from '../../src/storage/parts.js';
 import type { SyncDeps } from '../../src/sync/deps.js';
 import type { EventProperties, SyncLogger } from '../../src/telemetry/logger.js';
-import { type InvoiceSpec, type Simulator, type SimulatorOptions, startSimulator } from '../simulator/index.js';
+import type { InvoiceSpec, Simulator } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 import { expectedNdjson } from '../support/expected.js';
+import { withSimulator } from '../support/harness.js';
 import { simulatorEnvironment } from '../support/sim-env.js';
 
 let azurite: Azurite;
@@ -40,15 +41,6 @@ async function setup(sim: Simulator, extra: Record<string, string> = {}, overrid
   });
   const deps = await createSyncDeps(loadSettings(env.settings), { ...env.overrides, log: quietLog(), ...overrides });
   return { env, deps };
-}
-
-async function withSimulator<T>(options: SimulatorOptions, run: (sim: Simulator) => Promise<T>): Promise<T> {
-  const sim = await startSimulator(options);
-  try {
-    return await run(sim);
-  } finally {
-    await sim.stop();
-  }
 }
 
 async function partBytes(deps: SyncDeps, invoiceId: string, partId: string) {

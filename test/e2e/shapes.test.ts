@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { PassResult } from '../../src/app/run-pass.js';
 import { runPass } from '../../src/app/run-pass.js';
 import type { SyncDeps } from '../../src/sync/deps.js';
-import { type InvoiceSpec, type Simulator, type SimulatorOptions, startSimulator } from '../simulator/index.js';
+import type { InvoiceSpec, Simulator, SimulatorOptions } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 import { blobSnapshot, expectedNdjson, normalizeProvider, normalizeType } from '../support/expected.js';
-import { freshDeps, manifestOf } from '../support/harness.js';
+import { freshDeps, manifestOf, withSimulator } from '../support/harness.js';
 
 let azurite: Azurite;
 beforeAll(async () => {
@@ -17,15 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await azurite?.stop();
 });
-
-async function withSimulator<T>(options: SimulatorOptions, run: (sim: Simulator) => Promise<T>): Promise<T> {
-  const sim = await startSimulator(options);
-  try {
-    return await run(sim);
-  } finally {
-    await sim.stop();
-  }
-}
 
 /** Every listed invoice complete (or the expected resting state), filed under `periodOf`, every row once. */
 async function expectLanded(

@@ -20,10 +20,11 @@ const queryOf = (suffix: string): string => ruleNamed(suffix).properties.criteri
 const code = (kql: string) => kql.replace(/\/\/.*$/gm, '');
 
 describe('log alerts', () => {
-  it('exist for poison messages, failed/unsettled invoices and the refresh token, on App Insights, mailing the group', () => {
+  it('exist for poison messages, failed/unsettled invoices, mismatches and the refresh token, on App Insights, mailing the group', () => {
     expect(rules.map((r) => r.name.replace(/^func-[a-z0-9]+-/, '')).sort()).toEqual([
       'invoice-failed-or-unsettled',
       'poison-queue',
+      'reconciliation-mismatch',
       'refresh-token-expiry',
     ]);
     const ai = oneOf('Microsoft.Insights/components');
@@ -73,6 +74,14 @@ describe('log alerts', () => {
     expect(source('src/app/handlers.ts')).toContain("deps.log.event('InvoiceStateChanged', {");
     expect(source('src/app/handlers.ts')).toContain("state: 'failed',");
     expect(source('src/sync/export/v2-source.ts')).toContain("log.event('PartUnsettled'");
+  });
+
+  it('mismatch: reads the ReconciliationMismatch event finalize writes, which is sent unsampled', () => {
+    const query = queryOf('reconciliation-mismatch');
+    expect(query).toContain('name == "ReconciliationMismatch"');
+    expect(query).toContain('message startswith "event:ReconciliationMismatch"');
+    expect(isUnsampledEvent('ReconciliationMismatch')).toBe(true);
+    expect(source('src/sync/finalize.ts')).toContain("deps.log.event('ReconciliationMismatch', {");
   });
 
   it('refresh token: the App+User credential warns and fails with "refresh token" or the AADSTS code in the message', () => {

@@ -6,7 +6,7 @@ import { loadSettings } from '../../src/config.js';
 import type { HostConfig } from '../../src/host-config.js';
 import type { SyncDeps } from '../../src/sync/deps.js';
 import type { EventProperties, SyncLogger } from '../../src/telemetry/logger.js';
-import type { Simulator } from '../simulator/index.js';
+import { type Simulator, type SimulatorOptions, startSimulator } from '../simulator/index.js';
 import type { Azurite } from './azurite.js';
 import { hostWith, simulatorEnvironment } from './sim-env.js';
 
@@ -89,4 +89,14 @@ export async function blobText(deps: SyncDeps, path: string): Promise<string> {
 
 export async function manifestOf(deps: SyncDeps, period: string, invoiceId: string) {
   return JSON.parse(await blobText(deps, `billing_period=${period}/invoice_id=${invoiceId}/manifest.json`));
+}
+
+/** Runs `run` against a simulator of its own, stopped afterwards whatever happens. */
+export async function withSimulator<T>(options: SimulatorOptions, run: (sim: Simulator) => Promise<T>): Promise<T> {
+  const sim = await startSimulator(options);
+  try {
+    return await run(sim);
+  } finally {
+    await sim.stop();
+  }
 }

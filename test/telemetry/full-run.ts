@@ -68,6 +68,14 @@ export const DATASET: InvoiceSpec[] = [
     parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 15 }],
   },
   {
+    // Its line items are 4.20 short of its totalCharges: a reconciliation mismatch.
+    id: 'G0MISS0001',
+    kind: 'modern',
+    billingPeriod: '2023-08',
+    chargesAdjustment: 4.2,
+    parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 8 }],
+  },
+  {
     id: FAILING_INVOICE,
     kind: 'modern',
     billingPeriod: '2023-04',

@@ -11,7 +11,7 @@ import { LeaseLostError, PartLease } from './lease.js';
 import { exportFromPartnerCenter } from './v1-source.js';
 import { exportFromGraph, type GraphOutcome, recheckGraphData } from './v2-source.js';
 
-export type ExportOutcome = GraphOutcome | 'deferred' | 'already-done' | 'stale';
+export type ExportOutcome = GraphOutcome | 'deferred' | 'already-done' | 'stale' | 'lost';
 
 /** The part a message names is not in the ledger: syncInvoice records parts before it queues them. */
 export class PartNotRecordedError extends Error {
@@ -69,10 +69,15 @@ export async function exportPart(
     return lease.part.api === 'v2' ? await exportFromGraph(ctx) : await exportFromPartnerCenter(ctx);
   } catch (error) {
     if (error instanceof LeaseLostError) {
-      // This invocation touches the part no more. The message is delivered again: if another invocation owns the
-      // part now, that delivery defers or is dropped as stale; if nobody took it, it carries on from the ledger.
-      deps.log.warn('Lease lost; this invocation stops', { ...log, error: error.message });
-      throw error;
+      // This invocation touches the part no more; losing a lease is not the part's failure, so it costs no delivery.
+      // The message comes back in a moment: if another invocation owns the part now, it defers or is dropped as
+      // stale; if nobody took it, it carries on from the ledger.
+      deps.log.warn('Lease lost; this invocation stops and the part continues in a new delivery', {
+        ...log,
+        error: error.message,
+      });
+      await sendExportMessage(deps, message, 1);
+      return 'lost';
     }
     await lease.release({ lastError: describeError(error) }).catch(() => undefined);
     throw error;

@@ -1,6 +1,7 @@
 // The stage-commit-verify loop every export runs, whatever its source: each page becomes one staged block, the
 // progress (checkpoint and counters, one value) is saved after the block is durable, the block list is committed
 // once every page is staged, and the committed blob is read back and checked against the source's own count.
+import { withOperation } from '../../http/errors.js';
 import type { Page } from '../../http/paging.js';
 import { blockId, NdjsonBlockWriter } from '../../storage/ndjson-writer.js';
 import {
@@ -15,6 +16,8 @@ import {
 import { finalizeInvoiceIfDone } from '../finalize.js';
 import { continueLater, type ExportContext, partLog } from './context.js';
 import { verifyNdjsonBlob } from './verify.js';
+
+const label = (ctx: ExportContext) => `${ctx.lease.part.invoiceId}/${ctx.lease.part.partId}`;
 
 /** Where a part's pages come from: v1 line items or the blobs of a v2 manifest. */
 export interface PartSource {
@@ -51,8 +54,12 @@ export async function stageCommitVerify(ctx: ExportContext, source: PartSource):
   if (at?.kind !== 'staged') throw new Error('internal: commit reached before every page was staged');
   lease.assertHeld();
   const ids = Array.from({ length: progress.blocks }, (_, i) => blockId(epochOf(progress, i), i));
-  await writer.commit(ids, { contentType: 'application/x-ndjson' });
-  const verified = await verifyNdjsonBlob(blob, lease.part.lineItemType);
+  await withOperation(`commit ${lease.part.blobPath}`, () =>
+    writer.commit(ids, { contentType: 'application/x-ndjson' }),
+  );
+  const verified = await withOperation(`verify ${lease.part.blobPath}`, () =>
+    verifyNdjsonBlob(blob, lease.part.lineItemType),
+  );
   if (verified.lines !== at.rowsThrough || verified.lines !== progress.rows) {
     // The source's own count is the check that does not trust the writer: a blob that lacks pages fails it.
     await lease.update(resetProgress);
@@ -106,22 +113,29 @@ async function stagePages(
   let pending: Promise<IteratorResult<Page<PartCheckpoint>>> | undefined = pages.next();
   try {
     while (pending) {
-      const step = await pending;
+      const page = progress.blocks + 1;
+      const step = await withOperation(
+        `read page ${page} of the ${source.api} line items of ${label(ctx)}`,
+        () => pending!,
+      );
       pending = undefined;
       if (step.done) throw new Error(`The ${source.api} pages of ${lease.part.blobPath} ended without a last page`);
-      const page = step.value;
-      const last = page.next === null;
+      const current = step.value;
+      const last = current.next === null;
       const handOver = !last && deps.now() >= ctx.deadline;
       if (!last && !handOver) {
         pending = pages.next();
         // Staging may fail before the prefetched page is awaited; its failure is then reported by that staging.
         pending.catch(() => {});
       }
-      if (page.rows > 0) {
+      if (current.rows > 0) {
         lease.assertHeld();
-        await writer.stage(blockId(lease.epoch, progress.blocks), page.ndjson, page.rows);
+        const block = progress.blocks;
+        await withOperation(`stage block ${block} of ${lease.part.blobPath}`, () =>
+          writer.stage(blockId(lease.epoch, block), current.ndjson, current.rows),
+        );
       }
-      progress = advance(progress, { ...page, bytes: page.ndjson.length }, lease.epoch);
+      progress = advance(progress, { ...current, bytes: current.ndjson.length }, lease.epoch);
       const savedAt = new Date(deps.now()).toISOString();
       await lease.update(() => ({ progress: encodeProgress(progress), progressAt: savedAt }));
       if (handOver) {

@@ -1,6 +1,6 @@
 // The v1 source: a part's line items through the Partner Center line-item API, from the request syncInvoice
 // stored for it (offset paging for office/azure, continuation tokens for onetime/marketplace).
-import { ApiError } from '../../http/errors.js';
+import { ApiError, rootCause } from '../../http/errors.js';
 import type { Page } from '../../http/paging.js';
 import { type LineItemCheckpoint, type LineItemRequest, lineItemRequestSchema } from '../../partner-center/index.js';
 import { type PartCheckpoint, progressOf, resetProgress } from '../../storage/parts.js';
@@ -50,11 +50,12 @@ export async function exportFromPartnerCenter(ctx: ExportContext): Promise<Stage
     return await stageCommitVerify(ctx, source);
   } catch (error) {
     const resumed = progressOf(ctx.lease.part).at !== null;
-    if (!(error instanceof ApiError && resumed && (error.status === 400 || error.status === 410))) throw error;
+    const cause = rootCause(error);
+    if (!(cause instanceof ApiError && resumed && (cause.status === 400 || cause.status === 410))) throw error;
     ctx.deps.log.warn('Checkpoint rejected by the service; restarting the part from its first page', {
       ...partLog(ctx),
-      status: error.status,
-      error: error.message,
+      status: cause.status,
+      error: cause.message,
     });
     await ctx.lease.update(resetProgress);
     return stageCommitVerify(ctx, source);

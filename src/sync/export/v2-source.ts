@@ -3,6 +3,7 @@
 // SAS gets a fresh manifest from the operation; "no data yet" (5000) waits with a growing delay until the settle
 // deadline; any other failure falls back to v1.
 import { type Manifest, type ManifestCheckpoint, SasExpiredError } from '../../graph/index.js';
+import { rootCause, withOperation } from '../../http/errors.js';
 import type { Page } from '../../http/paging.js';
 import { redactText } from '../../http/redact.js';
 import { lineItemsPath } from '../../storage/layout.js';
@@ -23,7 +24,9 @@ export async function exportFromGraph(ctx: ExportContext): Promise<GraphOutcome>
   const { deps, lease } = ctx;
   const part = lease.part;
   if (!part.operationLocation) {
-    const started = await deps.graph.startExport(kindOf(ctx), part.invoiceId, { correlationId: ctx.correlationId });
+    const started = await withOperation(`start the v2 ${kindOf(ctx)} export of ${part.invoiceId}`, () =>
+      deps.graph.startExport(kindOf(ctx), part.invoiceId, { correlationId: ctx.correlationId }),
+    );
     await continueLater(ctx, started.retryAfterSeconds, {
       state: 'waiting',
       operationLocation: started.operationLocation,
@@ -32,7 +35,9 @@ export async function exportFromGraph(ctx: ExportContext): Promise<GraphOutcome>
     deps.log.info('v2 export started', { ...partLog(ctx), kind: kindOf(ctx) });
     return 'waiting';
   }
-  const state = await deps.graph.checkOperation(part.operationLocation, { correlationId: ctx.correlationId });
+  const state = await withOperation(`check the v2 ${kindOf(ctx)} export of ${part.invoiceId}`, () =>
+    deps.graph.checkOperation(part.operationLocation ?? '', { correlationId: ctx.correlationId }),
+  );
   switch (state.status) {
     case 'running':
       await continueLater(ctx, state.retryAfterSeconds, {
@@ -91,7 +96,7 @@ async function exportManifest(ctx: ExportContext, first: Manifest): Promise<Stag
       });
     } catch (error) {
       // An expired SAS gets a fresh manifest from the operation, never a bearer token on the blob host.
-      if (!(error instanceof SasExpiredError) || attempt >= 2) throw error;
+      if (!(rootCause(error) instanceof SasExpiredError) || attempt >= 2) throw error;
       const again = await deps.graph.checkOperation(operationLocation, { correlationId: ctx.correlationId });
       if (again.status !== 'succeeded') throw error;
       if (again.manifest.eTag !== current.eTag) {
@@ -144,11 +149,15 @@ export async function recheckGraphData(ctx: ExportContext): Promise<GraphOutcome
   const part = lease.part;
   const nextCheckAt = new Date(deps.now() + RECHECK_INTERVAL_MS).toISOString();
   if (!part.operationLocation) {
-    const started = await deps.graph.startExport(kindOf(ctx), part.invoiceId, { correlationId: ctx.correlationId });
+    const started = await withOperation(`start the v2 re-check of ${part.invoiceId}/${part.partId}`, () =>
+      deps.graph.startExport(kindOf(ctx), part.invoiceId, { correlationId: ctx.correlationId }),
+    );
     await continueLater(ctx, started.retryAfterSeconds, { operationLocation: started.operationLocation });
     return 'waiting';
   }
-  const state = await deps.graph.checkOperation(part.operationLocation, { correlationId: ctx.correlationId });
+  const state = await withOperation(`check the v2 re-check of ${part.invoiceId}/${part.partId}`, () =>
+    deps.graph.checkOperation(part.operationLocation ?? '', { correlationId: ctx.correlationId }),
+  );
   if (state.status === 'running') {
     await continueLater(ctx, state.retryAfterSeconds);
     return 'waiting';
