@@ -32,6 +32,13 @@ module.exports = {
       to: { path: '^src/(sync|app|cli|setup)/' },
     },
     {
+      name: 'dataset-stays-below-the-jobs',
+      severity: 'error',
+      comment: 'The typed dataset is written by the jobs; it never imports them, the wiring or the CLI.',
+      from: { path: '^src/dataset/' },
+      to: { path: '^src/(sync|app|cli|setup)/' },
+    },
+    {
       name: 'jobs-do-not-wire',
       severity: 'error',
       comment: 'The jobs (src/sync) run over an injected deps object: they never import the wiring or the CLI.',

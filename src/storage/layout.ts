@@ -95,6 +95,15 @@ export function lineItemsPath(
   return `${invoiceFolder(period, invoiceId)}lineitems/provider=${provider}/line_item_type=${lineItemType}/${file}`;
 }
 
+/**
+ * `.../billing_lines.parquet`: the typed dataset of the invoice's billing lines (src/dataset/), beside the verbatim
+ * NDJSON. A name of its own at the invoice level: the glob `billing_period=STAR/invoice_id=STAR/billing_lines.parquet`
+ * matches exactly these files, and the NDJSON glob (`.../lineitems/.../rows.ndjson`) never matches it.
+ */
+export function billingLinesPath(period: string, invoiceId: string): string {
+  return `${invoiceFolder(period, invoiceId)}billing_lines.parquet`;
+}
+
 export function manifestPath(period: string, invoiceId: string): string {
   return `${invoiceFolder(period, invoiceId)}manifest.json`;
 }

@@ -3,7 +3,9 @@
 // invoice) and set the invoice's resting state. The manifest is written conditionally on the one it replaces and
 // from the parts as they are at write time: an overlapping finalize with an older view can never win.
 import { RestError } from '@azure/storage-blob';
+import { type DatasetInput, syncBillingLines } from '../dataset/index.js';
 import { OperationError } from '../http/errors.js';
+import { amountText, Decimal, parseAmount, sumAmounts } from '../money.js';
 import {
   decodeNotes,
   decodeReceipts,
@@ -16,13 +18,12 @@ import { invoicePdfPath, manifestPath } from '../storage/layout.js';
 import { writeJsonBlob } from '../storage/ndjson-writer.js';
 import { decodeHistory, type PartEntity, PENDING, type PreviousVersion } from '../storage/parts.js';
 import type { SyncDeps } from './deps.js';
-import { amountText, Decimal, parseAmount, sumAmounts } from './money.js';
 import { clearTroubleClock, troubleClock } from './retry-clock.js';
 
 export const MANIFEST_VERSION = 2;
 
 export interface ManifestArtifact {
-  kind: 'invoice' | 'pdf' | 'receipt' | 'lineitems';
+  kind: 'invoice' | 'pdf' | 'receipt' | 'lineitems' | 'dataset';
   path: string;
   bytes: number;
   sha256: string;
@@ -34,6 +35,9 @@ export interface ManifestArtifact {
   total?: string;
   /** Earlier versions of this file, kept when the v2 data changed after it was first exported. */
   previousVersions?: PreviousVersion[];
+  /** The dataset (billing_lines.parquet): its schema version and the NDJSON files it was made from. */
+  schemaVersion?: number;
+  inputs?: DatasetInput[];
 }
 
 export type ManifestStatus = 'complete' | 'mismatch' | 'unsettled' | 'failed';
@@ -139,8 +143,14 @@ export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): 
     if (parts.length < (entity.partsTotal ?? 0) || parts.some((p) => PENDING.has(p.state))) return false;
 
     const reconciliation = buildReconciliation(entity, parts, deps.settings.RECONCILIATION_TOLERANCE);
-    const status = statusOf(parts, reconciliation);
-    const notes = decodeNotes(entity);
+    // The typed dataset is part of the verification: written from the committed billing parts, and it must add up.
+    const dataset = await syncBillingLines(container, entity, parts, reconciliation, {
+      rowGroupRows: deps.settings.LINE_ITEM_PAGE_SIZE,
+    });
+    if (dataset.state === 'raced') continue; // another finalize committed it in between: start again
+    const datasetProblem = dataset.state === 'invalid' ? dataset.problem : undefined;
+    const status = datasetProblem ? 'failed' : statusOf(parts, reconciliation);
+    const notes = [...decodeNotes(entity), ...(datasetProblem ? [datasetProblem] : [])];
     const manifest: InvoiceManifest = {
       manifestVersion: MANIFEST_VERSION,
       invoiceId,
@@ -151,7 +161,7 @@ export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): 
       ...(entity.amendsOf ? { amendsOf: entity.amendsOf } : {}),
       currencyCode: entity.currencyCode,
       totals: { totalCharges: entity.totalCharges },
-      artifacts: artifactsOf(entity, parts),
+      artifacts: [...artifactsOf(entity, parts), ...('artifact' in dataset ? [dataset.artifact] : [])],
       parts: parts.map((p) => ({
         partId: p.partId,
         state: p.state,
@@ -179,7 +189,7 @@ export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): 
     }
     if (moved(parts, await ledger.listParts(invoiceId))) continue; // a part moved while this was written
 
-    await settleInvoice(deps, entity, parts, status, reconciliation);
+    await settleInvoice(deps, entity, parts, status, reconciliation, datasetProblem);
     return true;
   }
   throw new Error(`Finalizing invoice ${invoiceId} kept racing with other writers; a later message will finish it`);
@@ -191,6 +201,7 @@ async function settleInvoice(
   parts: PartEntity[],
   status: ManifestStatus,
   reconciliation: Reconciliation,
+  datasetProblem?: string,
 ): Promise<void> {
   const nowIso = new Date(deps.now()).toISOString();
   const failedPart = parts.find((p) => p.state === 'failed');
@@ -206,9 +217,11 @@ async function settleInvoice(
       completedAt: status === 'complete' ? (current.completedAt ?? nowIso) : undefined,
       lastError: failedPart
         ? `part ${failedPart.partId}: ${failedPart.lastError ?? 'failed'}`
-        : status === 'mismatch'
-          ? `line items ${reconciliation.lineItemTotal} vs totalCharges ${reconciliation.invoiceTotalCharges} ${current.currencyCode} (difference ${reconciliation.difference})`
-          : undefined,
+        : datasetProblem
+          ? `dataset: ${datasetProblem}`
+          : status === 'mismatch'
+            ? `line items ${reconciliation.lineItemTotal} vs totalCharges ${reconciliation.invoiceTotalCharges} ${current.currencyCode} (difference ${reconciliation.difference})`
+            : undefined,
       // The retry clock keeps running across retries that end in trouble again; a healthy end stops it.
       ...(trouble ? troubleClock(current, deps.now()) : clearTroubleClock()),
       updatedAt: nowIso,

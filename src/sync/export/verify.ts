@@ -2,7 +2,7 @@
 // amounts, so the ledger and the manifest record what is really stored, not what the writer believes it wrote.
 import { createHash } from 'node:crypto';
 import type { BlockBlobClient } from '@azure/storage-blob';
-import { amountText, Decimal, sumAmounts } from '../money.js';
+import { amountText, Decimal, sumAmounts } from '../../money.js';
 
 export interface VerifiedBlob {
   sha256: string;

@@ -1,0 +1,232 @@
+// One NDJSON line item → one typed dataset row. Fields are read from the row's raw text (numbers keep every digit
+// the API sent; JSON.parse would round them to doubles) and looked up by name case-insensitively (v2 is PascalCase).
+import { printParseErrorCode, visit } from 'jsonc-parser';
+import { describeValue } from '../ids.js';
+import { Decimal } from '../money.js';
+import { parsePartnerCenterDate } from '../storage/layout.js';
+import { COLUMNS, type Column, DECIMAL_PRECISION, DECIMAL_SCALE, type RowKind } from './columns.js';
+
+/** A top-level value as the row sent it. */
+export type RawValue =
+  | { kind: 'string'; value: string }
+  | { kind: 'number' | 'boolean' | 'json'; text: string }
+  | { kind: 'null' };
+
+/** A row that the dataset cannot state exactly (a number with too many digits, a date that does not parse, ...). */
+export class DatasetRowError extends Error {
+  override name = 'DatasetRowError';
+}
+
+/**
+ * The row's top-level members, keys lower-cased (the first of two keys that differ only in case wins, as in the
+ * reconciliation's read-back). Nested objects and arrays are kept as their JSON text.
+ */
+export function rowMembers(line: string): Map<string, RawValue> {
+  const members = new Map<string, RawValue>();
+  let depth = 0;
+  let key: string | undefined;
+  let nestedStart = -1;
+  let topLevel = 0;
+  const set = (value: RawValue) => {
+    if (key !== undefined && !members.has(key)) members.set(key, value);
+    key = undefined;
+  };
+  const open = (offset: number) => {
+    if (depth === 0) topLevel++;
+    else if (depth === 1) nestedStart = offset;
+    depth++;
+  };
+  const close = (offset: number, length: number) => {
+    depth--;
+    if (depth === 1) set({ kind: 'json', text: line.slice(nestedStart, offset + length) });
+  };
+  visit(
+    line,
+    {
+      onObjectBegin: open,
+      onObjectEnd: close,
+      onArrayBegin: (offset) => {
+        if (depth === 0) throw new DatasetRowError('the row is not a JSON object');
+        open(offset);
+      },
+      onArrayEnd: close,
+      onObjectProperty: (property) => {
+        if (depth === 1) key = property.toLowerCase();
+      },
+      onLiteralValue: (value: unknown, offset, length) => {
+        if (depth === 0) throw new DatasetRowError('the row is not a JSON object');
+        if (depth !== 1) return;
+        if (typeof value === 'string') set({ kind: 'string', value });
+        else if (value === null) set({ kind: 'null' });
+        else
+          set({ kind: typeof value === 'boolean' ? 'boolean' : 'number', text: line.slice(offset, offset + length) });
+      },
+      onError: (error, offset) => {
+        throw new DatasetRowError(`the row is not valid JSON (${printParseErrorCode(error)} at ${offset})`);
+      },
+    },
+    { disallowComments: true, allowTrailingComma: false },
+  );
+  if (topLevel !== 1) throw new DatasetRowError('the row is not a JSON object');
+  return members;
+}
+
+/** What the writer knows about the file a row comes from. */
+export interface RowOrigin {
+  invoiceId: string;
+  /** YYYY-MM */
+  billingPeriod: string;
+  currencyCode: string;
+  provider: string;
+  source: 'v1' | 'v2';
+  path: string;
+}
+
+/** A typed cell: text, an exact unscaled decimal (bigint at the column's scale), epoch ms (bigint), or null. */
+export type Cell = string | bigint | null;
+
+const V1_KINDS = new Set<string>(['LicenseBasedLineItem', 'UsageBasedLineItem', 'OneTimeInvoiceLineItem']);
+
+/** ref §5.2: v1 rows say what they are in attributes.objectType; the request's provider decides otherwise. */
+export function rowKind(members: Map<string, RawValue>, origin: RowOrigin): RowKind {
+  if (origin.source === 'v2') return 'v2';
+  const attributes = members.get('attributes');
+  if (attributes?.kind === 'json') {
+    try {
+      const objectType: unknown = (JSON.parse(attributes.text) as { objectType?: unknown }).objectType;
+      if (typeof objectType === 'string' && V1_KINDS.has(objectType)) return objectType as RowKind;
+    } catch {
+      // not an object: fall through to the provider
+    }
+  }
+  if (origin.provider === 'office') return 'LicenseBasedLineItem';
+  if (origin.provider === 'azure') return 'UsageBasedLineItem';
+  return 'OneTimeInvoiceLineItem';
+}
+
+/** The same number shape the reconciliation's read-back accepts (a JSON number, or a string holding one). */
+const NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+const numberText = (value: RawValue): string | undefined => {
+  if (value.kind === 'number') return value.text;
+  if (value.kind === 'string' && NUMBER.test(value.value)) return value.value;
+  return undefined;
+};
+
+const isBlank = (value: RawValue | undefined) =>
+  value === undefined || value.kind === 'null' || (value.kind === 'string' && value.value.trim() === '');
+
+/** The unscaled value of `text` at `scale`, refused when DECIMAL(38, scale) cannot hold it exactly. */
+export function unscaledDecimal(text: string, scale: number): bigint {
+  const value = new Decimal(text);
+  const scaled = value.times(new Decimal(10).pow(scale));
+  if (!scaled.isInteger()) throw new Error(`${text} has more than ${scale} fraction digits`);
+  if (scaled.abs().gte(new Decimal(10).pow(DECIMAL_PRECISION))) {
+    throw new Error(`${text} has more than ${DECIMAL_PRECISION - scale} integer digits`);
+  }
+  return BigInt(scaled.toFixed(0));
+}
+
+function convert(column: Column, value: RawValue): Cell {
+  switch (column.type) {
+    case 'string':
+      if (value.kind === 'null') return null;
+      return value.kind === 'string' ? value.value : value.text;
+    case 'decimal':
+    case 'price': {
+      const text = numberText(value);
+      if (text === undefined) throw new Error(`${describeValue(valueText(value))} is not a number`);
+      return unscaledDecimal(text, DECIMAL_SCALE[column.type]);
+    }
+    case 'timestamp':
+      if (value.kind !== 'string') throw new Error(`${describeValue(valueText(value))} is not a date`);
+      return BigInt(parsePartnerCenterDate(value.value));
+    case 'int64': {
+      const text = numberText(value);
+      if (text === undefined || !/^-?\d+$/.test(text))
+        throw new Error(`${describeValue(valueText(value))} is not an integer`);
+      return BigInt(text);
+    }
+  }
+}
+
+const valueText = (value: RawValue): string =>
+  value.kind === 'string' ? value.value : value.kind === 'null' ? 'null' : value.text;
+
+/** The first candidate field the row has with a value (for decimals: with a number, as the reconciliation reads). */
+function pick(members: Map<string, RawValue>, column: Column, names: readonly string[]): RawValue | undefined {
+  const decimal = column.type === 'decimal' || column.type === 'price';
+  let present: RawValue | undefined;
+  for (const name of names) {
+    const value = members.get(name.toLowerCase());
+    if (isBlank(value)) continue;
+    if (!decimal || numberText(value as RawValue) !== undefined) return value;
+    present ??= value;
+  }
+  // A decimal field that is there but holds no number: refused by convert with the field's text.
+  return present;
+}
+
+const monthStart = (period: string, monthsLater = 0): bigint => {
+  const [year, month] = period.split('-').map(Number) as [number, number];
+  return BigInt(Date.UTC(year, month - 1 + monthsLater, 1));
+};
+
+const ORG_PREFIX = /^org:/i;
+
+/**
+ * The typed cells of one row, in COLUMNS order. Throws DatasetRowError naming the file, line and column when a
+ * value cannot be stated exactly in its column's type.
+ */
+export function typedRow(line: string, lineNumber: number, origin: RowOrigin): Cell[] {
+  const where = `${origin.path} line ${lineNumber}`;
+  let members: Map<string, RawValue>;
+  try {
+    members = rowMembers(line);
+  } catch (error) {
+    throw new DatasetRowError(`${where}: ${(error as Error).message}`);
+  }
+  const kind = rowKind(members, origin);
+  const text = (name: string): string | null => {
+    const value = members.get(name);
+    if (isBlank(value) || value === undefined || value.kind === 'null') return null;
+    return value.kind === 'string' ? value.value : value.text;
+  };
+  return COLUMNS.map((column): Cell => {
+    if ('derived' in column.source) {
+      switch (column.name) {
+        case 'BillingPeriodStart':
+          return monthStart(origin.billingPeriod);
+        case 'BillingPeriodEnd':
+          return monthStart(origin.billingPeriod, 1);
+        case 'InvoiceId':
+          return origin.invoiceId;
+        case 'BillingCurrency':
+          return text('currency') ?? origin.currencyCode;
+        case 'ChargeCategory':
+          return kind === 'UsageBasedLineItem' || /usage/i.test(text('chargetype') ?? '') ? 'Usage' : 'Purchase';
+        case 'SubAccountId':
+          return text('customerid')?.replace(ORG_PREFIX, '') ?? null;
+        case 'x_LineItemKind':
+          return kind;
+        case 'x_Provider':
+          return origin.provider;
+        case 'x_SourceApi':
+          return origin.source;
+        case 'x_SourceFile':
+          return origin.path;
+        case 'x_SourceLine':
+          return BigInt(lineNumber);
+        default:
+          throw new Error(`column ${column.name} has no derivation`);
+      }
+    }
+    const value = pick(members, column, column.source.fields[kind] ?? []);
+    if (value === undefined) return null;
+    try {
+      return convert(column, value);
+    } catch (error) {
+      throw new DatasetRowError(`${where}: ${column.name} (${kind}): ${(error as Error).message}`);
+    }
+  });
+}
