@@ -16,13 +16,26 @@ export interface BodyLimit {
 /** The most of an error body worth keeping for the message. */
 const ERROR_BODY_BYTES = 64 * 1024;
 
-/** Requests whose 2xx body the caller reads as text; every other request made here streams its 2xx body. */
-const textRequests = new WeakSet<PipelineRequest>();
+/** Requests whose 2xx body the caller reads whole, as text or as bytes; every other request streams its 2xx body. */
+const readRequests = new WeakMap<PipelineRequest, 'text' | 'bytes'>();
+/** The 2xx body of a request read as bytes. */
+const bodyBytes = new WeakMap<PipelineResponse, Buffer>();
 
 /** Marks a request as read-as-text: its body is then streamed from the wire and read here, capped. */
 export function readBodyAsText(request: PipelineRequest): void {
-  textRequests.add(request);
+  readRequests.set(request, 'text');
   request.streamResponseStatusCodes = new Set([Number.POSITIVE_INFINITY]);
+}
+
+/** Marks a request as read-as-bytes: like text, but the 2xx body is kept as the Buffer read (`bodyBytesOf`). */
+export function readBodyAsBytes(request: PipelineRequest): void {
+  readRequests.set(request, 'bytes');
+  request.streamResponseStatusCodes = new Set([Number.POSITIVE_INFINITY]);
+}
+
+/** The 2xx body of a request marked with `readBodyAsBytes`, as read from the socket (never decoded). */
+export function bodyBytesOf(response: PipelineResponse): Buffer | undefined {
+  return bodyBytes.get(response);
 }
 
 function tooLarge(request: PipelineRequest, response: PipelineResponse, limit: BodyLimit, seen: string): ApiError {
@@ -48,7 +61,8 @@ export function boundedBodyPolicy(limit: BodyLimit): PipelinePolicy {
       const stream = response.readableStreamBody as Readable | undefined;
       if (!stream) return response;
       const ok = response.status >= 200 && response.status < 300;
-      if (ok && !textRequests.has(request)) return response;
+      const mode = readRequests.get(request);
+      if (ok && mode === undefined) return response;
       const cap = ok ? limit.bytes : ERROR_BODY_BYTES;
       const declared = Number(response.headers.get('content-length'));
       if (ok && Number.isFinite(declared) && declared > cap) {
@@ -56,20 +70,21 @@ export function boundedBodyPolicy(limit: BodyLimit): PipelinePolicy {
         throw tooLarge(request, response, limit, `(Content-Length ${declared})`);
       }
       response.readableStreamBody = undefined;
-      const { text, truncated } = await readCapped(stream, cap, request);
+      const { bytes, truncated } = await readCapped(stream, cap, request);
       if (truncated && ok) throw tooLarge(request, response, limit, 'sent');
-      response.bodyAsText = text;
+      if (ok && mode === 'bytes') bodyBytes.set(response, bytes);
+      else response.bodyAsText = bytes.toString('utf8');
       return response;
     },
   };
 }
 
-/** Up to `maxBytes` of a stream as UTF-8 text; stops reading (and closes the stream) once past it. */
+/** Up to `maxBytes` of a stream; stops reading (and closes the stream) once past it. */
 async function readCapped(
   stream: Readable,
   maxBytes: number,
   request: PipelineRequest,
-): Promise<{ text: string; truncated: boolean }> {
+): Promise<{ bytes: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -78,7 +93,7 @@ async function readCapped(
       size += buf.length;
       if (size > maxBytes) {
         chunks.push(buf.subarray(0, buf.length - (size - maxBytes)));
-        return { text: Buffer.concat(chunks).toString('utf8'), truncated: true };
+        return { bytes: Buffer.concat(chunks), truncated: true };
       }
       chunks.push(buf);
     }
@@ -91,7 +106,7 @@ async function readCapped(
   } finally {
     stream.destroy();
   }
-  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
+  return { bytes: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size), truncated: false };
 }
 
 /** A stream that errors (and stops reading its source) once more than `limit.bytes` have passed through it. */

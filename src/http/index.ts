@@ -25,6 +25,7 @@ export {
   defaultHttpClient,
   endpointTemplate,
   type RequestTelemetry,
+  sendForBytes,
   sendForStream,
   sendForText,
   stripBom,

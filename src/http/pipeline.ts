@@ -29,7 +29,7 @@ import {
   retryPolicy,
 } from '@azure/core-rest-pipeline';
 import { attemptTimeoutPolicy } from './attempt-timeout.js';
-import { type BodyLimit, boundedBodyPolicy, readBodyAsText } from './bodies.js';
+import { type BodyLimit, bodyBytesOf, boundedBodyPolicy, readBodyAsBytes, readBodyAsText } from './bodies.js';
 import { ApiError, apiErrorFromResponse, requestIdsOf } from './errors.js';
 import { loopbackAuthPolicies, loopbackInsecurePolicy } from './loopback.js';
 import { type RequestTelemetry, requestTelemetryPolicy } from './request-telemetry.js';
@@ -192,6 +192,8 @@ export interface ApiRequestOptions {
   body?: string;
   /** Read the 2xx body as a stream (error bodies are still read for the ApiError). Default: text. */
   stream?: boolean;
+  /** Read the 2xx body whole as bytes (capped like text, never decoded). */
+  bytes?: boolean;
   abortSignal?: AbortSignal;
 }
 
@@ -206,6 +208,7 @@ export function createApiRequest(url: string, options: ApiRequestOptions = {}): 
     abortSignal: options.abortSignal,
   });
   if (options.stream) request.streamResponseStatusCodes = new Set([Number.POSITIVE_INFINITY]);
+  else if (options.bytes) readBodyAsBytes(request);
   else readBodyAsText(request);
   return request;
 }
@@ -219,6 +222,23 @@ export async function sendForText(
 ): Promise<{ text: string; response: PipelineResponse }> {
   const response = await pipeline.sendRequest(httpClient, createApiRequest(url, { ...options, stream: false }));
   return { text: stripBom(response.bodyAsText ?? ''), response };
+}
+
+/**
+ * Sends and returns the 2xx body as the bytes read from the socket (capped like a text body, never decoded), with a
+ * leading UTF-8 BOM left in place for the caller's parser; anything else throws ApiError.
+ */
+export async function sendForBytes(
+  pipeline: Pipeline,
+  url: string,
+  options: ApiRequestOptions = {},
+  httpClient: HttpClient = defaultHttpClient(),
+): Promise<{ bytes: Buffer; response: PipelineResponse }> {
+  const response = await pipeline.sendRequest(
+    httpClient,
+    createApiRequest(url, { ...options, stream: false, bytes: true }),
+  );
+  return { bytes: bodyBytesOf(response) ?? Buffer.alloc(0), response };
 }
 
 /** Sends and returns the 2xx body as a Node stream (never buffered); anything else throws ApiError. */

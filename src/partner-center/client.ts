@@ -15,6 +15,7 @@ import {
   DEFAULT_MAX_PAGE_BYTES,
   defaultHttpClient,
   type RequestTelemetry,
+  sendForBytes,
   sendForStream,
   sendForText,
 } from '../http/pipeline.js';
@@ -303,7 +304,8 @@ export class PartnerCenterClient {
     return lineItemPages(
       {
         url: (uri) => this.#pcUrl(uri),
-        getText: async (url, headers) => (await this.#getJson(this.#app, url, { ...call, headers })).text,
+        getBytes: async (url, headers) =>
+          (await sendForBytes(this.#app, url, { ...call, headers }, this.#httpClient)).bytes,
       },
       request,
       options.checkpoint,

@@ -2,8 +2,8 @@
 // for onetime/marketplace, resumable from the checkpoint each page carries. One HTTP call per page, made only when
 // the caller asks for the page.
 import { z } from 'zod';
-import { splitJsonItems } from '../http/json-items.js';
-import { ndjsonOf, type Page } from '../http/paging.js';
+import { ndjsonItems } from '../http/json-items.js';
+import type { Page } from '../http/paging.js';
 import { type LineItemRequest, lineItemRequestSchema } from './parts.js';
 import { asCollection, type Link } from './schemas.js';
 
@@ -36,8 +36,8 @@ export class InvalidCheckpointError extends TypeError {
 export interface LineItemTransport {
   /** A Partner Center path or link as an absolute URL on the client's origin; throws for any other origin. */
   url(uri: string): string;
-  /** GET, returning the body text with any BOM removed; non-2xx throws. */
-  getText(url: string, headers: Record<string, string>): Promise<string>;
+  /** GET, returning the body bytes as read from the socket (a BOM may lead); non-2xx throws. */
+  getBytes(url: string, headers: Record<string, string>): Promise<Buffer>;
 }
 
 function parsed<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
@@ -80,15 +80,13 @@ async function* offsetPages(
   let offset = from?.offset ?? 0;
   const separator = firstUrl.endsWith('?') ? '' : '&';
   for (;;) {
-    const { items, links } = pageOf(await transport.getText(`${firstUrl}${separator}offset=${offset}`, {}));
-    const nextOffset = nextOffsetOf(links?.next, offset, items.length);
+    const { ndjson, rows, links } = pageOf(await transport.getBytes(`${firstUrl}${separator}offset=${offset}`, {}));
+    const nextOffset = nextOffsetOf(links?.next, offset, rows);
     // Stop at an empty page even if it links on: a service repeating itself cannot make this loop.
     const next: LineItemCheckpoint | null =
-      items.length > 0 && nextOffset !== undefined
-        ? { kind: 'offset', pageIndex: pageIndex + 1, offset: nextOffset }
-        : null;
-    const rowsThrough = next ? next.offset : offset + items.length;
-    yield { ndjson: ndjsonOf(items), rows: items.length, rowsThrough, next };
+      rows > 0 && nextOffset !== undefined ? { kind: 'offset', pageIndex: pageIndex + 1, offset: nextOffset } : null;
+    const rowsThrough = next ? next.offset : offset + rows;
+    yield { ndjson, rows, rowsThrough, next };
     if (!next) return;
     pageIndex = next.pageIndex;
     offset = next.offset;
@@ -105,8 +103,8 @@ async function* seekPages(
   let url = from ? transport.url(from.uri) : firstUrl;
   let headers = from?.headers ?? {};
   for (;;) {
-    const { items, links, continuationToken } = pageOf(await transport.getText(url, headers));
-    rowsThrough += items.length;
+    const { ndjson, rows, links, continuationToken } = pageOf(await transport.getBytes(url, headers));
+    rowsThrough += rows;
     let next: LineItemCheckpoint | null = null;
     const link = links?.next;
     if (link?.uri) {
@@ -123,7 +121,7 @@ async function* seekPages(
         rowsThrough,
       };
     }
-    yield { ndjson: ndjsonOf(items), rows: items.length, rowsThrough, next };
+    yield { ndjson, rows, rowsThrough, next };
     if (!next) return;
     pageIndex = next.pageIndex;
     url = transport.url(next.uri);
@@ -131,10 +129,11 @@ async function* seekPages(
   }
 }
 
-function pageOf(text: string) {
-  const { envelope, items } = splitJsonItems(text);
+/** The page's rows as NDJSON bytes (never decoded) and its envelope, checked to be a collection. */
+function pageOf(bytes: Buffer) {
+  const { envelope, ndjson, rows } = ndjsonItems(bytes);
   const page = asCollection(envelope);
-  return { items, links: page.links, continuationToken: page.continuationToken };
+  return { ndjson, rows, links: page.links, continuationToken: page.continuationToken };
 }
 
 /** The next seek URI as a /v1 path; a link that does not parse cleanly becomes "original query + seekOperation=Next". */
