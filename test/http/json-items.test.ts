@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rawTopLevelValue, splitJsonArray, splitJsonItems } from '../../src/http/json-items.js';
+import { ndjsonItems, rawTopLevelValue, splitJsonArray, splitJsonItems } from '../../src/http/json-items.js';
 
 describe('splitJsonItems', () => {
   it('returns each items element verbatim (no re-serialization) and the parsed envelope', () => {
@@ -124,5 +124,124 @@ describe('splitJsonArray', () => {
     expect(splitJsonArray('[ {"a":1.50},\r\n null , "x,]" ,[2] ]')).toEqual(['{"a":1.50}', 'null', '"x,]"', '[2]']);
     expect(splitJsonArray('[]')).toEqual([]);
     expect(() => splitJsonArray('{"a":1}')).toThrow(/expected a JSON array/);
+  });
+});
+
+describe('ndjsonItems (a page as bytes)', () => {
+  const lines = (text: string) => {
+    const { items } = splitJsonItems(text);
+    return items.length === 0 ? '' : `${items.join('\n')}\n`;
+  };
+
+  it('gives the bytes splitJsonItems gives as text, and the envelope without its elements', () => {
+    const pages = [
+      '\uFEFF{"continuationToken":"t","items":[\r\n  {"s":"a,]}[{\\"q\\"","n":{"x":[1,{"y":2}]}},\n{"m":1.50}\n],"links":{"next":{"uri":"/x","headers":[{"key":"k","value":"v"}]}}}',
+      '{"items":[{\n"a": 1,\r\n"b": [\n2\n]\n}]}',
+      '{"totalCount":0,"items":[]}',
+      '{"totalCount":0}',
+      '{"links":{"items":[9]},"items":[1,"two",null,[3],{},[]]}',
+      '{"meta":{"items":["decoy"]},"\\u0069tems" : [ {"d":"\\\\\\"x"} , "é☃ \\ud83d\\ude00" ,\n -1.25e+10 ],"links":{}}',
+      '  {"items":[true,false],"z":{"a":[{"b":[]}]}}  ',
+    ];
+    for (const page of pages) {
+      const { envelope, ndjson, rows } = ndjsonItems(Buffer.from(page, 'utf8'));
+      expect(ndjson.toString('utf8')).toBe(lines(page));
+      expect(rows).toBe(splitJsonItems(page).items.length);
+      const expected = splitJsonItems(page).envelope;
+      expect(envelope).toEqual(Array.isArray(expected.items) ? { ...expected, items: [] } : expected);
+    }
+  });
+
+  it('matches splitJsonItems on generated pages with every awkward character', () => {
+    let seed = 11;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const alphabet = [
+      'a',
+      '"',
+      '\\',
+      '{',
+      '}',
+      '[',
+      ']',
+      ',',
+      ':',
+      ' ',
+      'é',
+      '☃',
+      '😀',
+      '\n',
+      '\t',
+      '\u0001',
+      '\u2028',
+    ];
+    const randomString = () =>
+      Array.from({ length: Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(
+        '',
+      );
+    for (let round = 0; round < 50; round++) {
+      const values = Array.from({ length: Math.floor(random() * 20) }, () => ({
+        s: randomString(),
+        n: random() * 1e6 - 5e5,
+        nested: { list: [randomString(), { k: randomString() }, null, true] },
+      }));
+      const text = JSON.stringify(
+        { totalCount: values.length, items: values, links: { self: { uri: randomString() } } },
+        null,
+        round % 3,
+      );
+      const { ndjson, rows } = ndjsonItems(Buffer.from(text, 'utf8'));
+      expect(rows).toBe(values.length);
+      expect(ndjson.toString('utf8')).toBe(lines(text));
+      const parsed = ndjson
+        .toString('utf8')
+        .split('\n')
+        .slice(0, -1)
+        .map((line) => JSON.parse(line));
+      expect(parsed).toEqual(values);
+    }
+  });
+
+  it('copies the bytes as sent, even where a decoder would change them', () => {
+    // A lone surrogate escape stays an escape; bytes are never decoded and re-encoded.
+    const page = Buffer.from('{"items":[{"a":"\\udc00","b":"\u00e9"}]}', 'utf8');
+    expect(ndjsonItems(page).ndjson.equals(Buffer.from('{"a":"\\udc00","b":"\u00e9"}\n', 'utf8'))).toBe(true);
+  });
+
+  it('reads a page that is not valid UTF-8 as the text reader does (U+FFFD)', () => {
+    const page = Buffer.concat([Buffer.from('{"items":[{"a":"'), Buffer.from([0xff]), Buffer.from('"}]}')]);
+    expect(ndjsonItems(page).ndjson.toString('utf8')).toBe('{"a":"\ufffd"}\n');
+  });
+
+  it('rejects a page that is not JSON, whatever is wrong with it', () => {
+    const bad = [
+      '{"items":[{"a":}]}',
+      '{"items":[{"a":"x\ny"}]}',
+      '{"items":[{"a":"x\ty"}]}',
+      '{"items":[1,]}',
+      '{"items":[01]}',
+      '{"items":[1.]}',
+      '{"items":[-]}',
+      '{"items":[1e]}',
+      '{"items":[tru]}',
+      '{"items":[nul]}',
+      '{"items":[1]} x',
+      '{"a":"\\x"}',
+      '{"a":"\\u12g4"}',
+      '{"items":[1]',
+      '{"items":[1}}',
+      '{"a" 1}',
+      '{a:1}',
+      '{"a":1,}',
+      '{"items":["unterminated]}',
+      '[1,2]',
+      '"text"',
+      '<html>',
+      '',
+      '{"items":[1],"items":[2]}',
+    ];
+    for (const text of bad) expect(() => ndjsonItems(Buffer.from(text)), text).toThrow(SyntaxError);
   });
 });
