@@ -11,6 +11,11 @@ export interface HostConfig {
   maxDequeueCount: number;
   /** host.json `functionTimeout` in seconds (Flex Consumption's default 30 min when absent). */
   functionTimeoutSeconds: number;
+  /** host.json `extensions.queues.batchSize`: messages fetched at once per queue (the host's default 16). */
+  batchSize: number;
+  /** host.json `extensions.queues.newBatchThreshold`: a queue fetches again once its running messages fall to this
+   *  (the host's default batchSize / 2), so one queue runs up to batchSize + newBatchThreshold at once. */
+  newBatchThreshold: number;
   /** Where it was read from, for error messages. */
   source: string;
 }
@@ -27,7 +32,15 @@ function timespanSeconds(value: string): number {
 const hostJsonSchema = z.looseObject({
   functionTimeout: z.string().optional(),
   extensions: z
-    .looseObject({ queues: z.looseObject({ maxDequeueCount: z.number().int().min(1).optional() }).optional() })
+    .looseObject({
+      queues: z
+        .looseObject({
+          maxDequeueCount: z.number().int().min(1).optional(),
+          batchSize: z.number().int().min(1).max(32).optional(),
+          newBatchThreshold: z.number().int().min(0).optional(),
+        })
+        .optional(),
+    })
     .optional(),
 });
 
@@ -36,9 +49,12 @@ export function parseHostConfig(text: string, source = 'host.json'): HostConfig 
   const parsed = hostJsonSchema.safeParse(JSON.parse(text));
   if (!parsed.success) throw new Error(`${source} is not a valid host.json: ${parsed.error.message}`);
   const host = parsed.data;
+  const batchSize = host.extensions?.queues?.batchSize ?? 16;
   return {
     maxDequeueCount: host.extensions?.queues?.maxDequeueCount ?? 5,
     functionTimeoutSeconds: host.functionTimeout ? timespanSeconds(host.functionTimeout) : 1800,
+    batchSize,
+    newBatchThreshold: host.extensions?.queues?.newBatchThreshold ?? Math.floor(batchSize / 2),
     source,
   };
 }
@@ -60,6 +76,12 @@ export function readHostConfig(): HostConfig {
   const file = findHostJson();
   cached = file
     ? parseHostConfig(readFileSync(file, 'utf8'), file)
-    : { maxDequeueCount: 5, functionTimeoutSeconds: 1800, source: 'the Functions host defaults (no host.json found)' };
+    : {
+        maxDequeueCount: 5,
+        functionTimeoutSeconds: 1800,
+        batchSize: 16,
+        newBatchThreshold: 8,
+        source: 'the Functions host defaults (no host.json found)',
+      };
   return cached;
 }

@@ -26,6 +26,13 @@ export interface QueueHostOptions {
   /** Handlers running at once across all queues. */
   concurrency?: number;
   /**
+   * host.json `newBatchThreshold`: when set, each queue is read as the Functions host reads it, fetching its next
+   * batch as soon as its running messages fall to this many (so a queue runs up to batchSize + newBatchThreshold
+   * at once, and a message that arrives while long handlers run starts without waiting for them). Unset: one
+   * batch of every queue at a time, all of it finished before the next receive.
+   */
+  newBatchThreshold?: number;
+  /**
    * How long a received message stays invisible; renewed every third of it while its handler works (as the
    * Functions host does), so a message of a crashed process is visible again within this.
    */
@@ -64,8 +71,8 @@ export function decodeTriggerPayload(messageText: string): unknown {
 }
 
 export class LocalQueueHost {
-  private readonly options: Required<Omit<QueueHostOptions, 'logHandler' | 'onOutcome'>> &
-    Pick<QueueHostOptions, 'logHandler' | 'onOutcome'>;
+  private readonly options: Required<Omit<QueueHostOptions, 'logHandler' | 'onOutcome' | 'newBatchThreshold'>> &
+    Pick<QueueHostOptions, 'logHandler' | 'onOutcome' | 'newBatchThreshold'>;
 
   constructor(
     private readonly bindings: QueueBinding[],
@@ -83,6 +90,8 @@ export class LocalQueueHost {
 
   /** Process messages until all queues are empty, including messages that are delayed or being retried. */
   async drain(opts: { maxDurationMs?: number; signal?: AbortSignal } = {}): Promise<DrainStats> {
+    if (this.options.newBatchThreshold !== undefined)
+      return this.drainByThreshold(this.options.newBatchThreshold, opts);
     const stats: DrainStats = { processed: 0, failed: 0, poisoned: 0 };
     const limit = pLimit(this.options.concurrency);
     const deadline = Date.now() + (opts.maxDurationMs ?? 30 * 60_000);
@@ -112,6 +121,66 @@ export class LocalQueueHost {
       if (pending.every((n) => n === 0)) return stats;
       await sleep(this.options.pollIntervalMs);
     }
+    return stats;
+  }
+
+  /** The Functions host's loop: per queue, a new batch whenever its running messages fall to `threshold`. */
+  private async drainByThreshold(
+    threshold: number,
+    opts: { maxDurationMs?: number; signal?: AbortSignal },
+  ): Promise<DrainStats> {
+    const stats: DrainStats = { processed: 0, failed: 0, poisoned: 0 };
+    const limit = pLimit(this.options.concurrency);
+    const deadline = Date.now() + (opts.maxDurationMs ?? 30 * 60_000);
+    const running = new Map<QueueBinding, number>(this.bindings.map((b) => [b, 0]));
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
+    let wake: () => void = () => {};
+    while (!opts.signal?.aborted) {
+      if (failure !== undefined) throw failure;
+      if (Date.now() > deadline) throw new Error('Local queue host: queues did not drain before the deadline');
+      let received = 0;
+      await Promise.all(
+        this.bindings.map(async (binding) => {
+          if ((running.get(binding) ?? 0) > threshold) return;
+          const { receivedMessageItems: items } = await binding.queue.receiveMessages({
+            numberOfMessages: this.options.batchSize,
+            visibilityTimeout: this.options.lockSeconds,
+          });
+          received += items.length;
+          for (const item of items) {
+            running.set(binding, (running.get(binding) ?? 0) + 1);
+            const work = limit(() => this.dispatch(binding, item, stats))
+              .catch((error: unknown) => {
+                failure ??= error;
+              })
+              .finally(() => {
+                running.set(binding, (running.get(binding) ?? 1) - 1);
+                inFlight.delete(work);
+                wake();
+              });
+            inFlight.add(work);
+          }
+        }),
+      );
+      if (received > 0 && [...running.values()].some((n) => n <= threshold)) continue;
+      if (inFlight.size === 0) {
+        const pending = await Promise.all(
+          this.bindings.map(async (b) => (await b.queue.getProperties()).approximateMessagesCount ?? 0),
+        );
+        if (pending.every((n) => n === 0) && inFlight.size === 0) return stats;
+      }
+      // Until a handler finishes (a queue may fetch again) or the poll interval passes (a delayed message).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.pollIntervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = () => {};
+    }
+    await Promise.all(inFlight);
     return stats;
   }
 

@@ -18,6 +18,7 @@ import {
   sleep,
 } from './http.js';
 import { handlePartnerCenter } from './partner-center.js';
+import { ReplayCache } from './replay.js';
 import { type SeekTokenLog, SeekTokens } from './seek.js';
 import {
   deviceAuthorizationEndpoint,
@@ -115,6 +116,11 @@ export interface SimulatorOptions {
    * `windowMs`, Partner Center answers its documented 429 and Graph its TooManyRequests, with Retry-After.
    */
   rateLimit?: { limit: number; windowMs: number; hosts?: ('partnercenter' | 'graph')[] };
+  /**
+   * Benchmarks: each line-item page and export blob is rendered on its first GET and replayed from memory (same
+   * status, headers, bytes) on every later GET of it (default false). See replay.ts.
+   */
+  replay?: boolean;
   /** Token endpoint behaviour. */
   auth?: RefreshTokenOptions & {
     /** Base URL clients see for the authority (e.g. a fake https origin rewritten to `authorityUrl`); used in metadata. */
@@ -219,6 +225,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   };
 
   const rateLimiter = options.rateLimit ? createRateLimiter(options.rateLimit, clock.now) : undefined;
+  const replay = options.replay ? new ReplayCache() : undefined;
   const servers: Server[] = [];
   const sockets = new Set<Socket>();
   const host = (name: SimHost, handler: (ex: Exchange) => Promise<void> | void) => {
@@ -287,6 +294,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
             ex.noDataPolls = rule.polls;
             break;
         }
+      }
+      const replayKey = replay?.keyOf(name, record.method, url, req.headers);
+      if (replayKey !== undefined && replay) {
+        if (replay.replay(replayKey, res)) return;
+        replay.record(replayKey, res);
       }
       await handler(ex);
     } catch (error) {
