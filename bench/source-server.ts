@@ -4,7 +4,7 @@
 // one JSON line (the app settings that point at it, and a Partner Center token for raw fetches), then serves until
 // its stdin closes.
 import { readFile } from 'node:fs/promises';
-import { startSimulator, type SimulatorOptions } from '../test/simulator/index.js';
+import { type SimulatorOptions, startSimulator } from '../test/simulator/index.js';
 import type { Azurite } from '../test/support/azurite.js';
 import { simulatorEnvironment } from '../test/support/sim-env.js';
 

@@ -9,6 +9,7 @@ import { createHandlers } from '../src/app/handlers.js';
 import { queueBindings } from '../src/app/queue-bindings.js';
 import { LocalQueueHost, type QueueBinding } from '../src/app/queue-host.js';
 import { loadSettings } from '../src/config.js';
+import { blobUrl } from '../src/graph/index.js';
 import { blockId } from '../src/storage/ndjson-writer.js';
 import { detectInvoices } from '../src/sync/detect-invoices.js';
 import type { EventProperties, SyncLogger } from '../src/telemetry/logger.js';
@@ -20,6 +21,12 @@ export interface PassJob {
   settings: Record<string, string>;
   /** Export handlers running at once (the queue host's concurrency). */
   concurrency: number;
+  /**
+   * Read the export queue as the Functions host does with this app's host.json: batchSize messages at a time,
+   * a new batch once the running ones fall to newBatchThreshold, up to batchSize + newBatchThreshold at once
+   * (`concurrency` is then ignored).
+   */
+  hostQueues?: boolean;
 }
 
 export interface NdjsonBaselineJob {
@@ -46,7 +53,15 @@ export interface SourceJob {
   pageSize: number;
 }
 
-export type Job = PassJob | NdjsonBaselineJob | SourceJob;
+/** A v2 export's blobs fetched raw (started and polled through the app's Graph client): the source's own speed. */
+export interface SourceV2Job {
+  kind: 'source-v2';
+  settings: Record<string, string>;
+  invoiceId: string;
+  rows: number;
+}
+
+export type Job = PassJob | NdjsonBaselineJob | SourceJob | SourceV2Job;
 
 export interface LoggedEvent {
   name: string;
@@ -116,10 +131,17 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
   await detectInvoices(deps);
   const handlers = createHandlers(async () => deps);
   const bindings = queueBindings(deps.storage, handlers);
-  const drain = async (binding: QueueBinding, concurrency: number) =>
+  const { host } = deps.settings;
+  const drain = async (binding: QueueBinding, concurrency: number, hostQueues = false) =>
     new LocalQueueHost([binding], {
-      maxDequeueCount: deps.settings.host.maxDequeueCount,
-      concurrency,
+      maxDequeueCount: host.maxDequeueCount,
+      ...(hostQueues
+        ? {
+            batchSize: host.batchSize,
+            newBatchThreshold: host.newBatchThreshold,
+            concurrency: host.batchSize + host.newBatchThreshold,
+          }
+        : { concurrency }),
       retryVisibilitySeconds: 1,
       // The export phase is what is timed: poll delayed messages (v2 waits) often.
       pollIntervalMs: 20,
@@ -133,7 +155,7 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
   // Phase 2: the line-item exports, timed on their own.
   http.resetPeak();
   const exportStartedAt = performance.now();
-  const exported = await drain(bindings.exportLineItems, job.concurrency);
+  const exported = await drain(bindings.exportLineItems, job.concurrency, job.hostQueues);
   const exportEndedAt = performance.now();
   return {
     kind: 'pass',
@@ -243,6 +265,35 @@ async function runSourceJob(job: SourceJob): Promise<BaselineResult> {
   return { kind: 'baseline', ms, rows: job.rows, bytes, blocks, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
+async function runSourceV2Job(job: SourceV2Job): Promise<BaselineResult> {
+  const log: SyncLogger = { info: () => {}, warn: () => {}, error: () => {}, event: () => {} };
+  const deps = await createSyncDeps(loadSettings(job.settings), { log, graphPollSeconds: 0 });
+  const started = await deps.graph.startExport('reconciliation', job.invoiceId);
+  let state = await deps.graph.checkOperation(started.operationLocation);
+  for (let polls = 0; state.status === 'running' && polls < 100; polls++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    state = await deps.graph.checkOperation(started.operationLocation);
+  }
+  if (state.status !== 'succeeded') throw new Error(`v2 source: the export ended ${state.status}`);
+  const { manifest } = state;
+  let bytes = 0;
+  const t0 = performance.now();
+  for (const blob of manifest.blobs) {
+    const response = await fetch(blobUrl(manifest, blob));
+    if (!response.ok) throw new Error(`v2 source: blob ${blob.name}: HTTP ${response.status}`);
+    bytes += (await response.arrayBuffer()).byteLength;
+  }
+  const ms = performance.now() - t0;
+  return {
+    kind: 'baseline',
+    ms,
+    rows: job.rows,
+    bytes,
+    blocks: manifest.blobs.length,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+}
+
 const [jobPath, resultPath] = process.argv.slice(2);
 if (!jobPath || !resultPath) throw new Error('usage: tsx bench/worker.ts <job.json> <result.json>');
 const job = JSON.parse(await readFile(jobPath, 'utf8')) as Job;
@@ -251,5 +302,7 @@ const result =
     ? await runPassJob(job)
     : job.kind === 'source-raw'
       ? await runSourceJob(job)
-      : await runBaselineJob(job);
+      : job.kind === 'source-v2'
+        ? await runSourceV2Job(job)
+        : await runBaselineJob(job);
 await writeFile(resultPath, JSON.stringify(result));

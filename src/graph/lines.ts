@@ -115,23 +115,26 @@ export async function* readManifestPages(
     const body = await options.open(blobUrl(manifest, blob), blobIndex);
     let rows: Buffer[] = [];
     let line = 0;
-    for await (const row of jsonLines(body, { maxLineBytes, what: `blob ${blobIndex}` })) {
-      if (line++ < skip) continue;
-      if (held) {
-        yield held;
-        held = undefined;
+    // Lines come a decompressed chunk at a time: one await per chunk, a plain loop per line.
+    for await (const batch of jsonLineBatches(body, { maxLineBytes, what: `blob ${blobIndex}` })) {
+      for (const row of batch) {
+        if (line++ < skip) continue;
+        if (held) {
+          yield held;
+          held = undefined;
+        }
+        if (rows.length === maxLines) {
+          rowsThrough += rows.length;
+          yield {
+            ndjson: ndjsonOf(rows),
+            rows: rows.length,
+            rowsThrough,
+            next: { blobIndex, line: line - 1, rowsThrough },
+          };
+          rows = [];
+        }
+        rows.push(row);
       }
-      if (rows.length === maxLines) {
-        rowsThrough += rows.length;
-        yield {
-          ndjson: ndjsonOf(rows),
-          rows: rows.length,
-          rowsThrough,
-          next: { blobIndex, line: line - 1, rowsThrough },
-        };
-        rows = [];
-      }
-      rows.push(row);
     }
     if (line < skip) {
       throw new ManifestMismatchError(`checkpoint at line ${skip} of blob ${blobIndex}, which has only ${line} lines`);
@@ -153,7 +156,11 @@ const CR = 0x0d;
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 function isBlank(line: Buffer): boolean {
-  for (const byte of line) if (byte !== 0x20 && byte !== 0x09 && byte !== CR) return false;
+  // A row starts with `{`: the loop ends at its first byte.
+  for (let i = 0; i < line.length; i++) {
+    const byte = line[i];
+    if (byte !== 0x20 && byte !== 0x09 && byte !== CR) return false;
+  }
   return true;
 }
 
@@ -167,6 +174,14 @@ export async function* jsonLines(
   body: NodeJS.ReadableStream,
   options: { maxLineBytes: number; what?: string },
 ): AsyncGenerator<Buffer> {
+  for await (const batch of jsonLineBatches(body, options)) yield* batch;
+}
+
+/** The lines of `jsonLines`, a batch per decompressed chunk (the lines that chunk completes). */
+export async function* jsonLineBatches(
+  body: NodeJS.ReadableStream,
+  options: { maxLineBytes: number; what?: string },
+): AsyncGenerator<Buffer[]> {
   const { maxLineBytes } = options;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -187,10 +202,11 @@ export async function* jsonLines(
       first = false;
       if (chunk.subarray(0, 3).equals(BOM)) chunk = chunk.subarray(3);
     }
+    const batch: Buffer[] = [];
     let start = 0;
     for (let newline = chunk.indexOf(LF, start); newline >= 0; newline = chunk.indexOf(LF, start)) {
       const line = finish(chunk.subarray(start, newline));
-      if (line) yield line;
+      if (line) batch.push(line);
       start = newline + 1;
     }
     if (start < chunk.length) {
@@ -203,10 +219,11 @@ export async function* jsonLines(
       pending.push(start === 0 ? rest : Buffer.from(rest));
       pendingBytes += rest.length;
     }
+    if (batch.length > 0) yield batch;
   }
   if (pendingBytes > 0) {
     const line = finish(Buffer.alloc(0));
-    if (line) yield line;
+    if (line) yield [line];
   }
 }
 
@@ -236,7 +253,8 @@ async function* decompressed(body: NodeJS.ReadableStream): AsyncGenerator<Buffer
       yield* bytes as AsyncIterable<Buffer>;
       return;
     }
-    const gunzip = pipeline(bytes, createGunzip(), () => {
+    // 64 KiB output chunks (the default is 16): a quarter of the iterations for the same bytes.
+    const gunzip = pipeline(bytes, createGunzip({ chunkSize: 64 * 1024 }), () => {
       // Errors surface through the async iteration of `gunzip` below.
     });
     yield* gunzip as AsyncIterable<Buffer>;

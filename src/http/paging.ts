@@ -15,7 +15,7 @@ export interface Page<C> {
   next: C | null;
 }
 
-const NEWLINE = Buffer.from('\n');
+const LF = 0x0a;
 
 /** NDJSON bytes of rows that are already one line each: every row followed by "\n"; empty for no rows. */
 export function ndjsonOf(rows: readonly (string | Buffer)[]): Buffer {
@@ -23,9 +23,15 @@ export function ndjsonOf(rows: readonly (string | Buffer)[]): Buffer {
   if (typeof rows[0] === 'string' && rows.every((r) => typeof r === 'string')) {
     return Buffer.from(`${(rows as string[]).join('\n')}\n`, 'utf8');
   }
-  const parts: Buffer[] = [];
-  for (const row of rows) {
-    parts.push(typeof row === 'string' ? Buffer.from(row, 'utf8') : row, NEWLINE);
+  const buffers = rows.map((row) => (typeof row === 'string' ? Buffer.from(row, 'utf8') : row));
+  let size = buffers.length;
+  for (const row of buffers) size += row.length;
+  // One allocation, each row copied once and followed by its newline.
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const row of buffers) {
+    at += row.copy(out, at);
+    out[at++] = LF;
   }
-  return Buffer.concat(parts);
+  return out;
 }

@@ -45,6 +45,18 @@ export function countLineFeeds(bytes: Buffer): number {
 }
 
 /**
+ * What `stage` does to a block before it is sent: checks it is exactly `rows` NDJSON lines (each ending in LF, no
+ * CR) and returns its MD5, which the service checks on receipt.
+ */
+export function checkedBlockMd5(id: string, ndjson: Buffer, rows: number): Buffer {
+  if (rows === 0 || ndjson.length === 0) throw new BlobWriteError('An empty page stages no block');
+  if (ndjson.indexOf(13) !== -1 || countLineFeeds(ndjson) !== rows || ndjson[ndjson.length - 1] !== 10) {
+    throw new BlobWriteError(`Block ${id} is not ${rows} NDJSON lines (a row contains a line break?)`);
+  }
+  return createHash('md5').update(ndjson).digest();
+}
+
+/**
  * Writes one NDJSON blob as staged blocks. Staged blocks are invisible to readers until the commit, and staging
  * an id again replaces it, so a writer that crashed after page k resumes from its checkpoint and produces
  * byte-identical output. Uncommitted blocks are discarded by the service after about 7 days; `commit` checks that
@@ -62,12 +74,9 @@ export class NdjsonBlockWriter {
    * CR: a raw line break inside a row would split it into two NDJSON lines.
    */
   async stage(id: string, ndjson: Buffer, rows: number, options: { abortSignal?: AbortSignal } = {}): Promise<void> {
-    if (rows === 0 || ndjson.length === 0) throw new BlobWriteError('An empty page stages no block');
-    if (ndjson.indexOf(13) !== -1 || countLineFeeds(ndjson) !== rows || ndjson[ndjson.length - 1] !== 10) {
-      throw new BlobWriteError(`Block ${id} is not ${rows} NDJSON lines (a row contains a line break?)`);
-    }
+    const md5 = checkedBlockMd5(id, ndjson, rows);
     await this.blob.stageBlock(id, ndjson, ndjson.length, {
-      transactionalContentMD5: createHash('md5').update(ndjson).digest(),
+      transactionalContentMD5: md5,
       abortSignal: options.abortSignal,
     });
   }

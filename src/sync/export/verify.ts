@@ -25,7 +25,8 @@ const patternCache = new Map<string, RegExp>();
 function fieldPattern(field: string): RegExp {
   let pattern = patternCache.get(field);
   if (!pattern) {
-    pattern = new RegExp(`(?<!\\\\)"(${field})"\\s*:\\s*(?:${NUMBER}|"${NUMBER}")`, 'i');
+    // JSON whitespace only ([ \t\r\n], not \s): the same in the text and in its latin1 reading.
+    pattern = new RegExp(`(?<!\\\\)"(${field})"[ \\t\\r\\n]*:[ \\t\\r\\n]*(?:${NUMBER}|"${NUMBER}")`, 'i');
     patternCache.set(field, pattern);
   }
   return pattern;
@@ -45,42 +46,65 @@ export function rowTotal(row: string, candidates: string[]): { text: string; fie
   return undefined;
 }
 
+/**
+ * What a read-back measures, fed the blob's bytes chunk by chunk as they arrive: SHA-256, bytes, lines, and the
+ * exact sum of each line's amount. Lines are cut on bytes (LF never occurs inside a UTF-8 multi-byte character).
+ */
+export class NdjsonDigest {
+  readonly #hash = createHash('sha256');
+  readonly #candidates: string[];
+  readonly #amounts: Decimal[] = [];
+  #carry: Buffer = Buffer.alloc(0);
+  #result: VerifiedBlob = { sha256: '', bytes: 0, lines: 0 };
+
+  constructor(lineItemType: string) {
+    this.#candidates = TOTAL_FIELDS[lineItemType] ?? TOTAL_FIELDS.billing ?? [];
+  }
+
+  update(chunk: Buffer): void {
+    this.#hash.update(chunk);
+    this.#result.bytes += chunk.length;
+    let start = 0;
+    for (let lf = chunk.indexOf(10); lf !== -1; lf = chunk.indexOf(10, start)) {
+      if (this.#carry.length > 0) {
+        this.#line(Buffer.concat([this.#carry, chunk.subarray(start, lf)]));
+        this.#carry = Buffer.alloc(0);
+      } else {
+        this.#line(chunk, start, lf);
+      }
+      start = lf + 1;
+    }
+    if (start < chunk.length) this.#carry = Buffer.concat([this.#carry, chunk.subarray(start)]);
+  }
+
+  digest(): VerifiedBlob {
+    if (this.#carry.length > 0) this.#line(this.#carry);
+    this.#carry = Buffer.alloc(0);
+    const result = this.#result;
+    result.sha256 = this.#hash.digest('hex');
+    // An empty file adds up to zero (the "$0 invoice": line items not published yet must show as a gap, not as nothing).
+    if (this.#amounts.length > 0 || result.lines === 0) result.total = amountText(sumAmounts(this.#amounts));
+    return result;
+  }
+
+  #line(bytes: Buffer, start = 0, end = bytes.length): void {
+    if (end === start) return;
+    this.#result.lines++;
+    // latin1: one byte per character, no UTF-8 decoding; the field names and amounts searched for are ASCII, and
+    // no byte of a multi-byte UTF-8 character is ASCII, so the search finds exactly what it finds in the text.
+    const total = rowTotal(bytes.toString('latin1', start, end), this.#candidates);
+    if (total) {
+      this.#amounts.push(new Decimal(total.text));
+      this.#result.totalField ??= total.field;
+    }
+  }
+}
+
 export async function verifyNdjsonBlob(blob: BlockBlobClient, lineItemType: string): Promise<VerifiedBlob> {
-  const hash = createHash('sha256');
-  const candidates = TOTAL_FIELDS[lineItemType] ?? TOTAL_FIELDS.billing ?? [];
-  const result: VerifiedBlob = { sha256: '', bytes: 0, lines: 0 };
-  const amounts: Decimal[] = [];
+  const digest = new NdjsonDigest(lineItemType);
   // maxRetryRequests: a dropped connection mid-read resumes from the byte reached instead of failing the check.
   const download = await blob.download(0, undefined, { maxRetryRequests: 5 });
   const body = download.readableStreamBody;
-  // Lines are cut on bytes (LF never occurs inside a UTF-8 multi-byte character), then decoded one by one.
-  let carry: Buffer = Buffer.alloc(0);
-  const takeLine = (line: Buffer) => {
-    if (line.length === 0) return;
-    result.lines++;
-    const total = rowTotal(line.toString('utf8'), candidates);
-    if (total) {
-      amounts.push(new Decimal(total.text));
-      result.totalField ??= total.field;
-    }
-  };
-  if (body) {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      result.bytes += chunk.length;
-      let start = 0;
-      for (let lf = chunk.indexOf(10); lf !== -1; lf = chunk.indexOf(10, start)) {
-        const piece = chunk.subarray(start, lf);
-        takeLine(carry.length > 0 ? Buffer.concat([carry, piece]) : piece);
-        carry = Buffer.alloc(0);
-        start = lf + 1;
-      }
-      if (start < chunk.length) carry = Buffer.concat([carry, chunk.subarray(start)]);
-    }
-  }
-  takeLine(carry);
-  result.sha256 = hash.digest('hex');
-  // An empty file adds up to zero (the "$0 invoice": line items not published yet must show as a gap, not as nothing).
-  if (amounts.length > 0 || result.lines === 0) result.total = amountText(sumAmounts(amounts));
-  return result;
+  if (body) for await (const chunk of body as AsyncIterable<Buffer>) digest.update(chunk);
+  return digest.digest();
 }
