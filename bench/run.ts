@@ -306,7 +306,7 @@ async function figuresThroughputAndMemory(azurite: Azurite) {
     detail:
       `export ${int(exportRate)} rows/s (${fmt(exportSeconds, 1)} s stage+commit+verify, ${mib(Number(big.exported.bytes))}); ` +
       `stageBlock/commitBlockList alone ${int(baselineRate)} rows/s (${fmt(baseline.ms / 1000, 1)} s, ${baseline.blocks} blocks, ${mib(baseline.bytes)}); ` +
-      `whole export phase ${fmt(big.result.exportMs / 1000, 1)} s; ` +
+      `whole export phase ${fmt(big.result.exportMs / 1000, 1)} s, in which the exporting process used ${fmt((big.result.exportCpuMs * 1000) / bigRows)} us of CPU per row (everything: HTTP client, SDKs, ledger, GC); ` +
       `source: the simulator in its own process with replay (each page rendered once: ${int(bigRows / (big.primed.ms / 1000))} rows/s while rendering, ` +
       (big.source
         ? `then served from memory at ${int(big.source.rows / (big.source.ms / 1000))} rows/s alone, ${fmt(big.source.rows / (big.source.ms / 1000) / baselineRate)} x the storage ceiling, fetched raw, no parsing, no storage)`
@@ -737,7 +737,7 @@ async function main() {
     await azurite.stop();
   }
   if (want('6')) await figureColdStart();
-  cpuCosts = measureCpuCosts();
+  cpuCosts = await measureCpuCosts();
   figures.sort((a, b) => a.id.localeCompare(b.id));
   const { table, markdown } = render(startedAt, performance.now() - t0);
   process.stdout.write(`${table}\n`);

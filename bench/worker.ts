@@ -73,6 +73,8 @@ export interface PassResult {
   kind: 'pass';
   syncMs: number;
   exportMs: number;
+  /** CPU time (user + system) of this whole process during the export phase. */
+  exportCpuMs: number;
   events: LoggedEvent[];
   warnings: string[];
   errors: string[];
@@ -155,12 +157,15 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
   // Phase 2: the line-item exports, timed on their own.
   http.resetPeak();
   const exportStartedAt = performance.now();
+  const cpuBefore = process.cpuUsage();
   const exported = await drain(bindings.exportLineItems, job.concurrency, job.hostQueues);
+  const cpu = process.cpuUsage(cpuBefore);
   const exportEndedAt = performance.now();
   return {
     kind: 'pass',
     syncMs,
     exportMs: exportEndedAt - exportStartedAt,
+    exportCpuMs: (cpu.user + cpu.system) / 1000,
     events,
     warnings,
     errors,

@@ -21,12 +21,22 @@ const TOTAL_FIELDS: Record<string, string[]> = {
 
 const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)';
 const patternCache = new Map<string, RegExp>();
+const quotedCache = new Map<string, string>();
+const quotedLower = (field: string) => {
+  let quoted = quotedCache.get(field);
+  if (quoted === undefined) {
+    quoted = `"${field.toLowerCase()}"`;
+    quotedCache.set(field, quoted);
+  }
+  return quoted;
+};
 /** `"<field>": <number or "number">`, the key matched case-insensitively and not inside an escaped string. */
 function fieldPattern(field: string): RegExp {
   let pattern = patternCache.get(field);
   if (!pattern) {
     // JSON whitespace only ([ \t\r\n], not \s): the same in the text and in its latin1 reading.
-    pattern = new RegExp(`(?<!\\\\)"(${field})"[ \\t\\r\\n]*:[ \\t\\r\\n]*(?:${NUMBER}|"${NUMBER}")`, 'i');
+    // Sticky: tried at each place the field's name occurs, in order, which finds the same first match as a scan.
+    pattern = new RegExp(`(?<!\\\\)"(${field})"[ \\t\\r\\n]*:[ \\t\\r\\n]*(?:${NUMBER}|"${NUMBER}")`, 'iy');
     patternCache.set(field, pattern);
   }
   return pattern;
@@ -37,11 +47,19 @@ function fieldPattern(field: string): RegExp {
  * targeted search on the raw text instead of JSON.parse per row: the rows are the API's flat line-item objects.
  */
 export function rowTotal(row: string, candidates: string[]): { text: string; field: string } | undefined {
+  // A native case-insensitive pre-check: the pattern can only match where the lower-cased row has `"field"`
+  // (field names are ASCII), so a row without any candidate costs no regular expression at all.
+  const lower = row.toLowerCase();
   for (const candidate of candidates) {
-    const match = fieldPattern(candidate).exec(row);
-    if (!match) continue;
-    const text = match[2] ?? match[3];
-    if (text !== undefined) return { text, field: match[1] ?? candidate };
+    const quoted = quotedLower(candidate);
+    const pattern = fieldPattern(candidate);
+    for (let at = lower.indexOf(quoted); at !== -1; at = lower.indexOf(quoted, at + 1)) {
+      pattern.lastIndex = at;
+      const match = pattern.exec(row);
+      if (!match) continue;
+      const text = match[2] ?? match[3];
+      if (text !== undefined) return { text, field: match[1] ?? candidate };
+    }
   }
   return undefined;
 }
