@@ -583,7 +583,8 @@ async function figureV2Copy(azurite: Azurite) {
     pass: ratio >= 0.7,
     detail:
       `export ${int(exportRate)} rows/s (${fmt(Number(exported.durationMs) / 1000, 1)} s stage+commit+verify, ${mib(Number(exported.bytes))}); ` +
-      `gunzip + stageBlock alone ${int(baselineRate)} rows/s (${fmt(baseline.ms / 1000, 1)} s, ${mib(baseline.bytes)}); peak RSS ${mib(result.maxRssBytes)}; ` +
+      `gunzip + stageBlock alone ${int(baselineRate)} rows/s (${fmt(baseline.ms / 1000, 1)} s, ${mib(baseline.bytes)}); peak RSS ${mib(result.maxRssBytes)} ` +
+      `(sampled peaks: V8 heap used ${mib(result.memoryPeaks.heapUsed)}, heap reserved ${mib(result.memoryPeaks.heapTotal)}, ArrayBuffers ${mib(result.memoryPeaks.arrayBuffers)}; ${rssByPhase(result)}); ` +
       `source: the simulator in its own process with replay (blobs rendered and gzipped once at ${int(rows / (primed.ms / 1000))} rows/s, ` +
       `then served from memory at ${int(sourceRate)} rows/s alone, ${mib(source.bytes)} of gzip, ${fmt(sourceRate / baselineRate)} x the baseline)`,
   });
