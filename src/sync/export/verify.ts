@@ -2,7 +2,7 @@
 // amounts, so the ledger and the manifest record what is really stored, not what the writer believes it wrote.
 import { createHash } from 'node:crypto';
 import type { BlockBlobClient } from '@azure/storage-blob';
-import { amountText, Decimal, sumAmounts } from '../../money.js';
+import { amountText, Decimal } from '../../money.js';
 
 export interface VerifiedBlob {
   sha256: string;
@@ -71,7 +71,9 @@ export function rowTotal(row: string, candidates: string[]): { text: string; fie
 export class NdjsonDigest {
   readonly #hash = createHash('sha256');
   readonly #candidates: string[];
-  readonly #amounts: Decimal[] = [];
+  /** The running exact sum (the same left fold as sumAmounts, without holding one Decimal per row). */
+  #total: Decimal = new Decimal(0);
+  #amounts = 0;
   #carry: Buffer = Buffer.alloc(0);
   #result: VerifiedBlob = { sha256: '', bytes: 0, lines: 0 };
 
@@ -101,7 +103,7 @@ export class NdjsonDigest {
     const result = this.#result;
     result.sha256 = this.#hash.digest('hex');
     // An empty file adds up to zero (the "$0 invoice": line items not published yet must show as a gap, not as nothing).
-    if (this.#amounts.length > 0 || result.lines === 0) result.total = amountText(sumAmounts(this.#amounts));
+    if (this.#amounts > 0 || result.lines === 0) result.total = amountText(this.#total);
     return result;
   }
 
@@ -112,7 +114,8 @@ export class NdjsonDigest {
     // no byte of a multi-byte UTF-8 character is ASCII, so the search finds exactly what it finds in the text.
     const total = rowTotal(bytes.toString('latin1', start, end), this.#candidates);
     if (total) {
-      this.#amounts.push(new Decimal(total.text));
+      this.#total = this.#total.plus(new Decimal(total.text));
+      this.#amounts++;
       this.#result.totalField ??= total.field;
     }
   }
