@@ -111,8 +111,28 @@ async function stagePages(
   let progress = from;
   const pages = source.pages(progress.at);
   let pending: Promise<IteratorResult<Page<PartCheckpoint>>> | undefined = pages.next();
+  // Progress is saved behind the staging: the save of page k (started once block k is durable) runs while page
+  // k + 1 is staged; saves are chained, so the ledger only ever moves forward, and the first failure stops the loop.
+  let saving: Promise<void> = Promise.resolve();
+  let saveFailure: { error: unknown } | undefined;
+  const saveProgress = (saved: PartProgress) => {
+    const savedAt = new Date(deps.now()).toISOString();
+    saving = saving
+      .then(() => lease.update(() => ({ progress: encodeProgress(saved), progressAt: savedAt })))
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          saveFailure ??= { error };
+        },
+      );
+  };
+  const savedSoFar = async () => {
+    await saving;
+    if (saveFailure) throw saveFailure.error;
+  };
   try {
     while (pending) {
+      if (saveFailure) throw saveFailure.error;
       const page = progress.blocks + 1;
       const step = await withOperation(
         `read page ${page} of the ${source.api} line items of ${label(ctx)}`,
@@ -136,9 +156,10 @@ async function stagePages(
         );
       }
       progress = advance(progress, { ...current, bytes: current.ndjson.length }, lease.epoch);
-      const savedAt = new Date(deps.now()).toISOString();
-      await lease.update(() => ({ progress: encodeProgress(progress), progressAt: savedAt }));
+      saveProgress(progress);
+      if (last) await savedSoFar();
       if (handOver) {
+        await savedSoFar();
         await pages.return?.();
         await continueLater(ctx, 0);
         deps.log.info('Time budget used; export continues in a new message', {
@@ -149,9 +170,12 @@ async function stagePages(
         return 'continued';
       }
     }
+    await savedSoFar();
     return progress;
   } finally {
-    // Waits for a page still being fetched (its generator settles first), so no request outlives this invocation.
+    // Waits for a page still being fetched (its generator settles first) and for a progress save still under
+    // way, so no request outlives this invocation.
     await pages.return?.().catch(() => undefined);
+    await saving;
   }
 }
