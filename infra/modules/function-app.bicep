@@ -52,6 +52,7 @@ param settleWindowDays int
 param allowedLinkHosts string
 
 // Flex Consumption offers exactly these instance memory sizes (learn.microsoft.com/azure/azure-functions/flex-consumption-plan).
+// All three are supported by this app: main.bicep's instanceMemoryMB says why 2048 is the default.
 @allowed([
   512
   2048

@@ -174,6 +174,13 @@ describe('Function App', () => {
     const nested = JSON.stringify(armTemplate().resources);
     expect(nested).toContain('"instanceMemoryMB":{"type":"int","defaultValue":2048,"allowedValues":[512,2048,4096]}');
     expect(nested).toContain('"maximumInstanceCount":{"type":"int","defaultValue":40,"minValue":40,"maxValue":1000}');
+    // Instance memory is a deployment choice (INSTANCE_MEMORY_MB): 512 supported, 2048 the default, passed through.
+    expect(armTemplate().parameters.instanceMemoryMB).toMatchObject({
+      type: 'int',
+      defaultValue: 2048,
+      allowedValues: [512, 2048, 4096],
+    });
+    expect(nested).toContain('"instanceMemoryMB":{"value":"[parameters(\'instanceMemoryMB\')]"}');
   });
 
   it('runs as the user-assigned identity, which also deploys the package and resolves Key Vault references', () => {
