@@ -48,6 +48,14 @@ export class ReplayCache {
       Buffer.isBuffer(chunk)
         ? Buffer.from(chunk)
         : Buffer.from(chunk as string, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    // Headers given to writeHead are sent without being stored on the response: keep them here.
+    let written: OutgoingHttpHeaders = {};
+    const writeHead = res.writeHead.bind(res);
+    res.writeHead = ((status: number, ...rest: unknown[]) => {
+      const headers = rest.find((r) => typeof r === 'object' && r !== null);
+      if (headers && !Array.isArray(headers)) written = { ...(headers as OutgoingHttpHeaders) };
+      return writeHead(status, ...(rest as []));
+    }) as typeof res.writeHead;
     const write = res.write.bind(res);
     const end = res.end.bind(res);
     res.write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
@@ -60,7 +68,7 @@ export class ReplayCache {
     }) as typeof res.end;
     res.on('finish', () => {
       if (res.statusCode !== 200) return;
-      const headers = res.getHeaders();
+      const headers: OutgoingHttpHeaders = { ...res.getHeaders(), ...written };
       delete headers['content-length'];
       delete headers['transfer-encoding'];
       this.#pages.set(key, { status: 200, headers, body: Buffer.concat(chunks) });
