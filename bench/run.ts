@@ -209,10 +209,16 @@ function exportSplit(result: PassResult) {
   const first = timed[0];
   const last = timed.reduce((latest, r) => Math.max(latest, r.end), 0);
   if (!first) return 'no page requests';
+  // The last part's PartExported event: its block list is committed and read back; finalize follows it.
+  const exported = eventsNamed(result, 'PartExported').reduce((latest, e) => Math.max(latest, e.at), 0);
+  const tail =
+    exported > last
+      ? `${int(exported - last)} ms from it to the last PartExported (last stage, commit, verify read-back), ` +
+        `${int(result.exportEndedAt - exported)} ms after that (finalize: billing_lines.parquet, its check, manifest.json)`
+      : `${int(result.exportEndedAt - last)} ms after it (last stage, commit, verify read-back, finalize)`;
   return (
     `${int(first.start - result.exportStartedAt)} ms before the first page request (lease, invoice.json), ` +
-    `${int(last - first.start)} ms from first page request to last page received, ` +
-    `${int(result.exportEndedAt - last)} ms after it (last stage, commit, verify read-back, manifest)`
+    `${int(last - first.start)} ms from first page request to last page received, ${tail}`
   );
 }
 
