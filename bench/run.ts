@@ -545,7 +545,9 @@ async function figureV2Copy(azurite: Azurite) {
     v2: { pollsBeforeDone: 0, retryAfterSeconds: 0, rowsPerBlob },
     replay: true,
   };
-  const { result, primed, source } = await withSource(
+  const part = invoice.parts?.[0];
+  if (!part) throw new Error('no part');
+  const { result, primed, source, baseline } = await withSource(
     options,
     azurite,
     'vtwo',
@@ -555,27 +557,27 @@ async function figureV2Copy(azurite: Azurite) {
       const primed = await runWorker<BaselineResult>(sourceJob);
       const source = await runWorker<BaselineResult>(sourceJob);
       const result = await runWorker<PassResult>({ kind: 'pass', settings: src.settings, concurrency: 1 });
-      return { result, primed, source };
+      // The same gzip blobs (taken from the source, not rendered again), gunzipped and staged alone.
+      const baseline = await runWorker<BaselineResult>({
+        kind: 'v2-baseline',
+        connectionString: azurite.connectionString,
+        container: 'bench-vtwo-baseline',
+        seed: SEED,
+        dataset: { invoices: [invoice] },
+        invoiceId: invoice.id,
+        part,
+        pageSize: 2000,
+        rowsPerBlob,
+        sourceSettings: src.settings,
+      });
+      return { result, primed, source, baseline };
     },
   );
   checkPass(result, 'v2 export');
   await dropContainer(azurite, 'bench-vtwo');
+  await dropContainer(azurite, 'bench-vtwo-baseline');
   const exported = eventsNamed(result, 'PartExported')[0]?.properties;
   if (exported?.api !== 'v2') throw new Error('v2 export: no v2 PartExported event');
-  const part = invoice.parts?.[0];
-  if (!part) throw new Error('no part');
-  const baseline = await runWorker<BaselineResult>({
-    kind: 'v2-baseline',
-    connectionString: azurite.connectionString,
-    container: 'bench-vtwo-baseline',
-    seed: SEED,
-    dataset: { invoices: [invoice] },
-    invoiceId: invoice.id,
-    part,
-    pageSize: 2000,
-    rowsPerBlob,
-  });
-  await dropContainer(azurite, 'bench-vtwo-baseline');
   v2Rss = result.maxRssBytes;
   const exportRate = rows / (Number(exported.durationMs) / 1000);
   const baselineRate = rows / (baseline.ms / 1000);

@@ -41,6 +41,8 @@ export interface NdjsonBaselineJob {
   pageSize: number;
   /** v2 only: rows per gzip blob, as the simulator splits them. */
   rowsPerBlob?: number;
+  /** v2 only: take the gzip blobs from this (replaying) source instead of rendering them again. */
+  sourceSettings?: Record<string, string>;
 }
 
 /** Line-item pages fetched straight from the simulator with fetch: how fast the source itself can serve. */
@@ -209,12 +211,38 @@ function v2GzipBlobs(job: NdjsonBaselineJob): Buffer[] {
   return blobs;
 }
 
+/** The gzip blobs of a v2 export as the source serves them (started and polled through the app's Graph client). */
+async function fetchV2Blobs(settings: Record<string, string>, invoiceId: string): Promise<Buffer[]> {
+  const log: SyncLogger = { info: () => {}, warn: () => {}, error: () => {}, event: () => {} };
+  const deps = await createSyncDeps(loadSettings(settings), { log, graphPollSeconds: 0 });
+  const started = await deps.graph.startExport('reconciliation', invoiceId);
+  let state = await deps.graph.checkOperation(started.operationLocation);
+  for (let polls = 0; state.status === 'running' && polls < 100; polls++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    state = await deps.graph.checkOperation(started.operationLocation);
+  }
+  if (state.status !== 'succeeded') throw new Error(`v2 source: the export ended ${state.status}`);
+  const { manifest } = state;
+  const blobs: Buffer[] = [];
+  for (const blob of manifest.blobs) {
+    const response = await fetch(blobUrl(manifest, blob));
+    if (!response.ok) throw new Error(`v2 source: blob ${blob.name}: HTTP ${response.status}`);
+    blobs.push(Buffer.from(await response.arrayBuffer()));
+  }
+  return blobs;
+}
+
 async function runBaselineJob(job: NdjsonBaselineJob): Promise<BaselineResult> {
   const container = BlobServiceClient.fromConnectionString(job.connectionString).getContainerClient(job.container);
   await container.createIfNotExists();
   const blob = container.getBlockBlobClient(`${job.kind}/${job.invoiceId}.ndjson`);
   // Bytes are prepared before the clock starts: the baseline is the storage (and gunzip) cost alone.
-  const prepared = job.kind === 'v2-baseline' ? v2GzipBlobs(job) : [...ndjsonBlocks(job)];
+  const prepared =
+    job.kind === 'v2-baseline'
+      ? job.sourceSettings
+        ? await fetchV2Blobs(job.sourceSettings, job.invoiceId)
+        : v2GzipBlobs(job)
+      : [...ndjsonBlocks(job)];
   let blocks = 0;
   let bytes = 0;
   const started = performance.now();
