@@ -43,6 +43,7 @@ export interface NdjsonBaselineJob {
   rowsPerBlob?: number;
   /** v2 only: take the gzip blobs from this (replaying) source instead of rendering them again. */
   sourceSettings?: Record<string, string>;
+  v2Kind?: 'usage' | 'reconciliation';
 }
 
 /** Line-item pages fetched straight from the simulator with fetch: how fast the source itself can serve. */
@@ -61,6 +62,7 @@ export interface SourceV2Job {
   settings: Record<string, string>;
   invoiceId: string;
   rows: number;
+  v2Kind: 'usage' | 'reconciliation';
 }
 
 export type Job = PassJob | NdjsonBaselineJob | SourceJob | SourceV2Job;
@@ -212,10 +214,14 @@ function v2GzipBlobs(job: NdjsonBaselineJob): Buffer[] {
 }
 
 /** The gzip blobs of a v2 export as the source serves them (started and polled through the app's Graph client). */
-async function fetchV2Blobs(settings: Record<string, string>, invoiceId: string): Promise<Buffer[]> {
+async function fetchV2Blobs(
+  settings: Record<string, string>,
+  invoiceId: string,
+  v2Kind: 'usage' | 'reconciliation',
+): Promise<Buffer[]> {
   const log: SyncLogger = { info: () => {}, warn: () => {}, error: () => {}, event: () => {} };
   const deps = await createSyncDeps(loadSettings(settings), { log, graphPollSeconds: 0 });
-  const started = await deps.graph.startExport('reconciliation', invoiceId);
+  const started = await deps.graph.startExport(v2Kind, invoiceId);
   let state = await deps.graph.checkOperation(started.operationLocation);
   for (let polls = 0; state.status === 'running' && polls < 100; polls++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -240,7 +246,7 @@ async function runBaselineJob(job: NdjsonBaselineJob): Promise<BaselineResult> {
   const prepared =
     job.kind === 'v2-baseline'
       ? job.sourceSettings
-        ? await fetchV2Blobs(job.sourceSettings, job.invoiceId)
+        ? await fetchV2Blobs(job.sourceSettings, job.invoiceId, job.v2Kind ?? 'reconciliation')
         : v2GzipBlobs(job)
       : [...ndjsonBlocks(job)];
   let blocks = 0;
@@ -301,7 +307,7 @@ async function runSourceJob(job: SourceJob): Promise<BaselineResult> {
 async function runSourceV2Job(job: SourceV2Job): Promise<BaselineResult> {
   const log: SyncLogger = { info: () => {}, warn: () => {}, error: () => {}, event: () => {} };
   const deps = await createSyncDeps(loadSettings(job.settings), { log, graphPollSeconds: 0 });
-  const started = await deps.graph.startExport('reconciliation', job.invoiceId);
+  const started = await deps.graph.startExport(job.v2Kind, job.invoiceId);
   let state = await deps.graph.checkOperation(started.operationLocation);
   for (let polls = 0; state.status === 'running' && polls < 100; polls++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
