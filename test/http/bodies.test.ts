@@ -155,3 +155,30 @@ describe('maxPdfBytes', () => {
     }
   });
 });
+
+describe('line-item pages as bytes', () => {
+  it('the rows reach the page byte for byte as sent, split across chunks and after a BOM', async () => {
+    // Multi-byte characters, escapes and a lone surrogate escape, written in small chunks so characters straddle
+    // the chunk boundaries the client reads.
+    const rows = ['{"a":"é☃ 😀","b":"\\u00e9\\ud83d\\ude00\\udc00","n":-1.50e+2}', '{"c":"\\"quoted\\\\"}'];
+    const body = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from(`{"totalCount":2,"items":[\r\n${rows.join(',\r\n')}],"links":{}}`, 'utf8'),
+    ]);
+    const server: LoopbackServer = await startLoopbackServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      for (let at = 0; at < body.length; at += 7) res.write(body.subarray(at, at + 7));
+      res.end();
+    });
+    try {
+      const pc = new PartnerCenterClient({ baseUrl: server.url, credential: anyToken });
+      const page = await pc
+        .lineItemPages({ ...LINE_ITEMS, path: '/v1/invoices/D1/lineitems/Azure/UsageLineItems' })
+        .next();
+      expect(page.value?.rows).toBe(2);
+      expect(page.value?.ndjson.equals(Buffer.from(`${rows.join('\n')}\n`, 'utf8'))).toBe(true);
+    } finally {
+      await server.stop();
+    }
+  });
+});
