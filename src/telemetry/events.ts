@@ -32,6 +32,18 @@ export const SYNC_EVENTS = {
   ],
   HttpRequest: ['host', 'method', 'endpoint', 'status', 'attempt', 'durationMs', 'throttled', 'correlationId'],
   RefreshTokenAge: ['ageDays', 'warnAfterDays', 'daysLeft'],
+  UnbilledSnapshotSaved: [
+    'snapshotKey',
+    'billingPeriod',
+    'snapshotDate',
+    'currency',
+    'usageRows',
+    'billingRows',
+    'usageTotal',
+    'billingTotal',
+    'correlationId',
+  ],
+  UnbilledSnapshotFailed: ['snapshotKey', 'billingPeriod', 'snapshotDate', 'currency', 'error', 'runs', 'correlationId'],
 } as const;
 
 export type SyncEventName = keyof typeof SYNC_EVENTS;

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_DIR, bundleApp } from '../../scripts/bundle.js';
 import { ROOT } from './compile.js';
 
-const FUNCTIONS = ['detectInvoices', 'exportLineItems', 'syncInvoice'];
+const FUNCTIONS = ['detectInvoices', 'exportLineItems', 'syncInvoice', 'unbilledSnapshots'];
 const rootPackage = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
   optionalDependencies?: Record<string, string>;
@@ -122,7 +122,7 @@ describe('the package azd deploys', () => {
     const entries = mainEntries(upload, pkg.main);
     expect(entries).toEqual(['index.js']);
     const env = { ...process.env };
-    for (const name of Object.keys(env)) if (/^(APPLICATIONINSIGHTS_|SYNC_SCHEDULE)/.test(name)) delete env[name];
+    for (const name of Object.keys(env)) if (/^(APPLICATIONINSIGHTS_|SYNC_SCHEDULE|UNBILLED_SCHEDULE)/.test(name)) delete env[name];
     const registered: string[] = [];
     for (const entry of entries) {
       const url = pathToFileURL(join(upload, entry)).href;
