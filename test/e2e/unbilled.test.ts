@@ -1,0 +1,332 @@
+// Month to date on real parts: Azurite, the simulator over loopback (its clock pinned to chosen dates, the app's
+// clock the simulator's), and the same jobs the Functions run. Daily unbilled snapshots go through the export
+// queue; each file must be byte-identical to what the simulator's unbilled export served as of that day.
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runPass } from '../../src/app/run-pass.js';
+import { Decimal } from '../../src/money.js';
+import { unbilledManifestPath, unbilledRowsPath } from '../../src/storage/layout.js';
+import { snapshotKey } from '../../src/storage/unbilled.js';
+import type { SyncDeps } from '../../src/sync/deps.js';
+import { takeUnbilledSnapshots } from '../../src/sync/unbilled/snapshots.js';
+import { graphThrottle, type InvoiceSpec, type Simulator, type SimulatorOptions } from '../simulator/index.js';
+import { type Azurite, startAzurite } from '../support/azurite.js';
+import { blobText, freshDeps, manifestOf, withSimulator } from '../support/harness.js';
+import { hostWith } from '../support/sim-env.js';
+
+let azurite: Azurite;
+beforeAll(async () => {
+  azurite = await startAzurite();
+});
+afterAll(async () => {
+  await azurite?.stop();
+});
+
+const DAY = 24 * 3600_000;
+const TYPES = [
+  { lineItemType: 'usage', kind: 'usage' },
+  { lineItemType: 'billing', kind: 'reconciliation' },
+] as const;
+
+const simOptions = (startTime: string, extra: SimulatorOptions = {}): SimulatorOptions => ({
+  seed: 5,
+  startTime: Date.parse(startTime),
+  ...extra,
+  v2: { retryAfterSeconds: 0, pollsBeforeDone: 1, ...extra.v2 },
+  dataset: { invoices: [], ...extra.dataset },
+});
+
+async function appOn(sim: Simulator, settings: Record<string, string> = { UNBILLED_CURRENCIES: 'USD' }, maxDequeueCount?: number) {
+  return freshDeps(sim, azurite, {
+    settings,
+    overrides: { now: sim.clock.now, v2NoDataBaseSeconds: 0 },
+    ...(maxDequeueCount ? { host: { maxDequeueCount } } : {}),
+  });
+}
+
+/** What the simulator's unbilled export of (type, currency, period) serves when taken at `at`, as NDJSON. */
+function expected(sim: Simulator, kind: 'usage' | 'reconciliation', period: 'current' | 'last', at: number) {
+  const view = sim.dataset.unbilled(kind, 'USD', period, at);
+  if (!view) throw new Error('no unbilled data in the simulator');
+  return { ...view, text: Array.from({ length: view.rows }, (_, i) => `${view.row(i)}\n`).join('') };
+}
+
+const snapshotsPass = (deps: SyncDeps) =>
+  runPass(deps, { skipDetect: true, unbilledSnapshots: true, retryVisibilitySeconds: 0 });
+
+async function blobNames(deps: SyncDeps): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  for await (const blob of deps.storage.container.listBlobsFlat()) names.set(blob.name, blob.properties.etag ?? '');
+  return names;
+}
+
+const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10);
+
+describe('daily unbilled snapshots', () => {
+  test('three consecutive days: current grows day by day, last stays the same; every file verbatim with its manifest', async () => {
+    await withSimulator(simOptions('2026-11-26T03:00:00Z'), async (sim) => {
+      const { deps, log } = await appOn(sim);
+      const current: string[] = [];
+      for (let day = 0; day < 3; day++) {
+        if (day > 0) sim.clock.advance(DAY);
+        const at = sim.clock.now();
+        const date = dayOf(at);
+        const pass = await snapshotsPass(deps);
+        expect(pass.drain.poisoned).toBe(0);
+        expect(pass.unbilled?.snapshots.map((s) => [s.billingPeriod, s.action])).toEqual([
+          ['2026-11', 'queued'],
+          ['2026-10', 'queued'],
+        ]);
+        for (const [period, word] of [
+          ['2026-11', 'current'],
+          ['2026-10', 'last'],
+        ] as const) {
+          const manifest = JSON.parse(await blobText(deps, unbilledManifestPath(period, date, 'USD')));
+          expect(manifest).toMatchObject({ kind: 'unbilledSnapshot', billingPeriod: period, snapshotDate: date, currency: 'USD' });
+          for (const { lineItemType, kind } of TYPES) {
+            const path = unbilledRowsPath(period, date, 'USD', lineItemType);
+            const text = await blobText(deps, path);
+            const want = expected(sim, kind, word, at);
+            expect(text).toBe(want.text);
+            const file = manifest.files.find((f: { lineItemType: string }) => f.lineItemType === lineItemType);
+            expect(file).toMatchObject({
+              path,
+              rows: want.rows,
+              bytes: Buffer.byteLength(text),
+              sha256: createHash('sha256').update(text).digest('hex'),
+              requestedAs: word,
+            });
+            expect(new Decimal(file.total).eq(new Decimal(want.total))).toBe(true);
+            if (period === '2026-11' && lineItemType === 'usage') current.push(text);
+          }
+        }
+      }
+      // current: each day's file is the day before's plus the new day's rows (append-only data).
+      expect(current).toHaveLength(3);
+      for (let i = 1; i < 3; i++) {
+        expect(current[i]!.length).toBeGreaterThan(current[i - 1]!.length);
+        expect(current[i]!.startsWith(current[i - 1]!)).toBe(true);
+      }
+      // last: the same whole month every day.
+      const lasts = await Promise.all(
+        ['2026-11-26', '2026-11-27', '2026-11-28'].map((d) => blobText(deps, unbilledRowsPath('2026-10', d, 'USD', 'billing'))),
+      );
+      expect(new Set(lasts).size).toBe(1);
+      const saved = log.events('UnbilledSnapshotSaved');
+      expect(saved).toHaveLength(6);
+      for (const event of saved) {
+        expect(event).toMatchObject({ currency: 'USD', correlationId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+        expect(Number(event.usageRows)).toBeGreaterThan(0);
+      }
+      // status' source: the ledger holds each snapshot, complete, with its files.
+      const stored = [];
+      for await (const s of deps.storage.ledger.listSnapshots({ currency: 'USD' })) stored.push(s);
+      expect(stored.map((s) => [s.snapshotDate, s.billingPeriod, s.state])).toEqual([
+        ['2026-11-26', '2026-10', 'complete'],
+        ['2026-11-26', '2026-11', 'complete'],
+        ['2026-11-27', '2026-10', 'complete'],
+        ['2026-11-27', '2026-11', 'complete'],
+        ['2026-11-28', '2026-10', 'complete'],
+        ['2026-11-28', '2026-11', 'complete'],
+      ]);
+    });
+  });
+
+  test('a second run on the same day writes nothing and asks Graph nothing', async () => {
+    await withSimulator(simOptions('2026-11-21T02:00:00Z'), async (sim) => {
+      const { deps, log } = await appOn(sim);
+      await snapshotsPass(deps);
+      const blobs = await blobNames(deps);
+      expect([...blobs.keys()].filter((n) => n.endsWith('manifest.json'))).toHaveLength(2);
+      const snapshots = [];
+      for await (const s of deps.storage.ledger.listSnapshots()) snapshots.push(s);
+      const requests = sim.requests.length;
+      sim.clock.advance(6 * 3600_000); // later the same day
+
+      const again = await snapshotsPass(deps);
+      expect(again.unbilled?.snapshots.map((s) => s.action)).toEqual(['done', 'done']);
+      expect(again.drain.processed).toBe(0);
+      expect(sim.requests.length).toBe(requests);
+      expect(await blobNames(deps)).toEqual(blobs);
+      const after = [];
+      for await (const s of deps.storage.ledger.listSnapshots()) after.push(s);
+      expect(after.map((s) => s.etag)).toEqual(snapshots.map((s) => s.etag));
+      expect(log.events('UnbilledSnapshotSaved')).toHaveLength(2);
+    });
+  });
+
+  test('a month boundary: current becomes last, and a snapshot queued before midnight asks for its own month', async () => {
+    await withSimulator(simOptions('2026-11-30T23:58:00Z'), async (sim) => {
+      const { deps } = await appOn(sim);
+      // Planned on the 30th; its exports start after midnight, when November is `last`.
+      const planned = await takeUnbilledSnapshots(deps);
+      expect(planned.snapshots.map((s) => s.snapshotKey)).toEqual([
+        snapshotKey('2026-11-30', '2026-11', 'USD'),
+        snapshotKey('2026-11-30', '2026-10', 'USD'),
+      ]);
+      sim.clock.advance(5 * 60_000);
+      expect(dayOf(sim.clock.now())).toBe('2026-12-01');
+      const drained = await runPass(deps, { skipDetect: true, retryVisibilitySeconds: 0 });
+      expect(drained.drain.poisoned).toBe(0);
+      const late = JSON.parse(await blobText(deps, unbilledManifestPath('2026-11', '2026-11-30', 'USD')));
+      expect(late.files.map((f: { requestedAs: string }) => f.requestedAs)).toEqual(['last', 'last']);
+      // November as a whole (30 days, all of them served by `last` on 1 December).
+      const november = expected(sim, 'usage', 'last', sim.clock.now());
+      expect(november.month).toBe('2026-11');
+      expect(await blobText(deps, unbilledRowsPath('2026-11', '2026-11-30', 'USD', 'usage'))).toBe(november.text);
+      // The October snapshot queued on the 30th can no longer be taken on 1 December: failed, nothing written.
+      const october = await deps.storage.ledger.getSnapshot(snapshotKey('2026-11-30', '2026-10', 'USD'));
+      expect(october?.state).toBe('failed');
+      expect(october?.lastError).toMatch(/can no longer be taken/);
+      expect((await blobNames(deps)).has(unbilledManifestPath('2026-10', '2026-11-30', 'USD'))).toBe(false);
+
+      // The first snapshot of December: current = December (day 1), last = November, complete.
+      const december = await snapshotsPass(deps);
+      expect(december.unbilled?.snapshots.map((s) => [s.billingPeriod, s.action])).toEqual([
+        ['2026-12', 'queued'],
+        ['2026-11', 'queued'],
+      ]);
+      const at = sim.clock.now();
+      for (const { lineItemType, kind } of TYPES) {
+        expect(await blobText(deps, unbilledRowsPath('2026-12', '2026-12-01', 'USD', lineItemType))).toBe(
+          expected(sim, kind, 'current', at).text,
+        );
+        expect(expected(sim, kind, 'current', at).days).toBe(1);
+        expect(await blobText(deps, unbilledRowsPath('2026-11', '2026-12-01', 'USD', lineItemType))).toBe(
+          expected(sim, kind, 'last', at).text,
+        );
+      }
+    });
+  });
+
+  test('the billed faults are ridden through: 429 with Retry-After, failed 5000, a reset mid-blob; the file is still verbatim', async () => {
+    await withSimulator(simOptions('2026-11-21T02:00:00Z'), async (sim) => {
+      const { deps } = await appOn(sim);
+      sim.faults.add(graphThrottle(1, { path: '/unbilled/', times: 2 }));
+      sim.faults.add({ kind: 'v2NoData', polls: 1 });
+      sim.faults.add({ host: 'blob', path: /unbilled/, kind: 'resetMidBody' });
+      const pass = await snapshotsPass(deps);
+      expect(pass.drain.poisoned).toBe(0);
+      const throttled = sim.requests.filter((r) => r.path.includes('/unbilled/') && r.status === 429);
+      expect(throttled.length).toBe(2);
+      expect(sim.requests.filter((r) => r.host === 'blob' && r.status === 0).length).toBe(1);
+      const at = sim.clock.now();
+      for (const [period, word] of [
+        ['2026-11', 'current'],
+        ['2026-10', 'last'],
+      ] as const) {
+        for (const { lineItemType, kind } of TYPES) {
+          expect(await blobText(deps, unbilledRowsPath(period, '2026-11-21', 'USD', lineItemType))).toBe(
+            expected(sim, kind, word, at).text,
+          );
+        }
+      }
+    });
+  });
+
+  test('a failure then recovery: the failed snapshot has no manifest, is reported, and the next run of the day completes it', async () => {
+    await withSimulator(simOptions('2026-11-21T02:00:00Z'), async (sim) => {
+      const { deps, log } = await appOn(sim, { UNBILLED_CURRENCIES: 'USD' }, 2);
+      // Every unbilled blob read fails: the part's deliveries run out.
+      sim.faults.add({ host: 'blob', path: /unbilledusagefastpath/, kind: 'status', status: 500, times: Infinity });
+      const failed = await snapshotsPass(deps);
+      expect(failed.drain.poisoned).toBeGreaterThan(0);
+      const key = snapshotKey('2026-11-21', '2026-11', 'USD');
+      expect((await deps.storage.ledger.getSnapshot(key))?.state).toBe('failed');
+      const events = log.events('UnbilledSnapshotFailed');
+      expect(events.map((e) => e.snapshotKey).sort()).toEqual([key, snapshotKey('2026-11-21', '2026-10', 'USD')].sort());
+      for (const event of events) {
+        expect(String(event.error)).toMatch(/usage failed: .*500/);
+        expect(String(event.error)).not.toMatch(/[?&](sig|se)=/);
+      }
+      const names = await blobNames(deps);
+      expect([...names.keys()].filter((n) => n.startsWith('unbilled/') && n.includes('line_item_type=usage'))).toEqual([]);
+      expect([...names.keys()].filter((n) => n.endsWith('manifest.json'))).toEqual([]);
+
+      sim.faults.clear();
+      const recovered = await snapshotsPass(deps);
+      expect(recovered.unbilled?.snapshots.map((s) => s.action)).toEqual(['retried', 'retried']);
+      expect((await deps.storage.ledger.getSnapshot(key))?.state).toBe('complete');
+      expect((await deps.storage.ledger.getSnapshot(key))?.runs).toBe(2);
+      const at = sim.clock.now();
+      expect(await blobText(deps, unbilledRowsPath('2026-11', '2026-11-21', 'USD', 'usage'))).toBe(
+        expected(sim, 'usage', 'current', at).text,
+      );
+      expect(log.events('UnbilledSnapshotSaved')).toHaveLength(2);
+    });
+  });
+});
+
+describe('accrual against bill', () => {
+  const NOVEMBER: InvoiceSpec = {
+    id: 'G0NOV00001',
+    kind: 'modern',
+    billingPeriod: '2026-11',
+    currency: 'USD',
+    invoiceDate: '2026-12-03T22:40:37.5897767Z',
+    parts: [
+      { provider: 'one_time', lineItemType: 'billing_line_items', rows: 20 },
+      { provider: 'one_time', lineItemType: 'usage_line_items', rows: 15 },
+    ],
+  };
+
+  test("the billed invoice's manifest compares the last unbilled snapshot with what was billed, as measured; its month is then no longer snapshotted", async () => {
+    await withSimulator(
+      simOptions('2026-12-01T02:00:00Z', { dataset: { invoices: [NOVEMBER] } }),
+      async (sim) => {
+        // Currencies from the ledger: none before the first sync.
+        const { deps } = await appOn(sim, {});
+        const none = await snapshotsPass(deps);
+        expect(none.unbilled).toMatchObject({ currencies: [], currencySource: 'ledger', snapshots: [] });
+
+        // Two snapshots of November as `last`, on the 1st and the 2nd; the 2nd is the one compared.
+        const usd = await appOn(sim);
+        await snapshotsPass(usd.deps);
+        sim.clock.advance(DAY);
+        await snapshotsPass(usd.deps);
+        const last = expected(sim, 'reconciliation', 'last', sim.clock.now());
+        const lastUsage = expected(sim, 'usage', 'last', sim.clock.now());
+
+        // The invoice arrives and is synced (v2 billed exports): finalize compares once and stores it.
+        const synced = await runPass(usd.deps, { retryVisibilitySeconds: 0 });
+        expect(synced.invoices.map((i) => [i.invoiceId, i.state])).toEqual([['G0NOV00001', 'complete']]);
+        const manifest = await manifestOf(usd.deps, '2026-11', 'G0NOV00001');
+        const comparison = manifest.unbilledComparison;
+        expect(comparison).toMatchObject({
+          billingPeriod: '2026-11',
+          currency: 'USD',
+          invoices: ['G0NOV00001'],
+          snapshot: {
+            snapshotKey: snapshotKey('2026-12-02', '2026-11', 'USD'),
+            snapshotDate: '2026-12-02',
+            manifestPath: unbilledManifestPath('2026-11', '2026-12-02', 'USD'),
+          },
+        });
+        const billed = new Decimal(sim.dataset.totalChargesText('G0NOV00001'));
+        expect(new Decimal(comparison.billing.unbilled).eq(new Decimal(last.total))).toBe(true);
+        expect(comparison.billing.billed).toBe(billed.toFixed());
+        // The difference is what it is: billed − unbilled, exact, not forced to zero.
+        expect(comparison.billing.difference).toBe(billed.minus(new Decimal(comparison.billing.unbilled)).toFixed());
+        expect(new Decimal(comparison.billing.difference).isZero()).toBe(false);
+        expect(new Decimal(comparison.usage.unbilled).eq(new Decimal(lastUsage.total))).toBe(true);
+        expect(comparison.usage.billed).toBe(
+          synced.parts.find((p) => p.lineItemType === 'usage')?.lineTotal,
+        );
+        expect(comparison.usage.difference).toBe(
+          new Decimal(comparison.usage.billed).minus(new Decimal(comparison.usage.unbilled)).toFixed(),
+        );
+
+        // November's invoice is synced: from now on only `current` is snapshotted (currencies from the ledger).
+        sim.clock.advance(DAY);
+        const ledgerDriven = { ...usd.deps, settings: { ...usd.deps.settings, UNBILLED_CURRENCIES: undefined } };
+        const after = await snapshotsPass(ledgerDriven);
+        expect(after.unbilled).toMatchObject({
+          currencies: ['USD'],
+          currencySource: 'ledger',
+          skipped: [{ billingPeriod: '2026-11', currency: 'USD', reason: 'its invoice is synced' }],
+        });
+        expect(after.unbilled?.snapshots.map((s) => s.billingPeriod)).toEqual(['2026-12']);
+      },
+    );
+  });
+});
