@@ -36,10 +36,14 @@ const simOptions = (startTime: string, extra: SimulatorOptions = {}): SimulatorO
   dataset: { invoices: [], ...extra.dataset },
 });
 
-async function appOn(sim: Simulator, settings: Record<string, string> = { UNBILLED_CURRENCIES: 'USD' }, maxDequeueCount?: number) {
+async function appOn(
+  sim: Simulator,
+  settings: Record<string, string> = { UNBILLED_CURRENCIES: 'USD' },
+  maxDequeueCount?: number,
+) {
   return freshDeps(sim, azurite, {
     settings,
-    overrides: { now: sim.clock.now, v2NoDataBaseSeconds: 0 },
+    overrides: { now: sim.clock.now, v2NoDataBaseSeconds: 0, retryDelayMs: 1, maxRetryDelayMs: 5 },
     ...(maxDequeueCount ? { host: { maxDequeueCount } } : {}),
   });
 }
