@@ -160,7 +160,11 @@ export class GraphBillingClient {
     return this.#start(
       kind,
       'unbilled',
-      { currencyCode: target.currencyCode, billingPeriod: target.billingPeriod, attributeSet: options.attributeSet ?? 'full' },
+      {
+        currencyCode: target.currencyCode,
+        billingPeriod: target.billingPeriod,
+        attributeSet: options.attributeSet ?? 'full',
+      },
       `the unbilled ${kind} export of ${target.currencyCode} (${target.billingPeriod})`,
       options,
     );

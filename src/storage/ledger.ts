@@ -18,9 +18,9 @@ import { type NewPartEntity, type PartEntity, type PartPatch, partEntitySchema }
 import {
   type SnapshotEntity,
   type SnapshotPatch,
-  type UnbilledState,
   snapshotEntitySchema,
   UNBILLED_TRANSITIONS,
+  type UnbilledState,
 } from './unbilled.js';
 
 /** lastError is capped: callers pass redacted text, and a Table property is limited to 64 KiB. */

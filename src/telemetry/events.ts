@@ -20,6 +20,7 @@ export const SYNC_EVENTS = {
     'correlationId',
   ],
   PartUnsettled: ['invoiceId', 'partId', 'api'],
+  PartGaveUp: ['invoiceId', 'partId', 'outcome', 'error'],
   ReconciliationMismatch: [
     'invoiceId',
     'billingPeriod',
@@ -43,7 +44,15 @@ export const SYNC_EVENTS = {
     'billingTotal',
     'correlationId',
   ],
-  UnbilledSnapshotFailed: ['snapshotKey', 'billingPeriod', 'snapshotDate', 'currency', 'error', 'runs', 'correlationId'],
+  UnbilledSnapshotFailed: [
+    'snapshotKey',
+    'billingPeriod',
+    'snapshotDate',
+    'currency',
+    'error',
+    'runs',
+    'correlationId',
+  ],
 } as const;
 
 export type SyncEventName = keyof typeof SYNC_EVENTS;

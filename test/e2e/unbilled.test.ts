@@ -86,7 +86,12 @@ describe('daily unbilled snapshots', () => {
           ['2026-10', 'last'],
         ] as const) {
           const manifest = JSON.parse(await blobText(deps, unbilledManifestPath(period, date, 'USD')));
-          expect(manifest).toMatchObject({ kind: 'unbilledSnapshot', billingPeriod: period, snapshotDate: date, currency: 'USD' });
+          expect(manifest).toMatchObject({
+            kind: 'unbilledSnapshot',
+            billingPeriod: period,
+            snapshotDate: date,
+            currency: 'USD',
+          });
           for (const { lineItemType, kind } of TYPES) {
             const path = unbilledRowsPath(period, date, 'USD', lineItemType);
             const text = await blobText(deps, path);
@@ -113,7 +118,9 @@ describe('daily unbilled snapshots', () => {
       }
       // last: the same whole month every day.
       const lasts = await Promise.all(
-        ['2026-11-26', '2026-11-27', '2026-11-28'].map((d) => blobText(deps, unbilledRowsPath('2026-10', d, 'USD', 'billing'))),
+        ['2026-11-26', '2026-11-27', '2026-11-28'].map((d) =>
+          blobText(deps, unbilledRowsPath('2026-10', d, 'USD', 'billing')),
+        ),
       );
       expect(new Set(lasts).size).toBe(1);
       const saved = log.events('UnbilledSnapshotSaved');
@@ -238,13 +245,17 @@ describe('daily unbilled snapshots', () => {
       const key = snapshotKey('2026-11-21', '2026-11', 'USD');
       expect((await deps.storage.ledger.getSnapshot(key))?.state).toBe('failed');
       const events = log.events('UnbilledSnapshotFailed');
-      expect(events.map((e) => e.snapshotKey).sort()).toEqual([key, snapshotKey('2026-11-21', '2026-10', 'USD')].sort());
+      expect(events.map((e) => e.snapshotKey).sort()).toEqual(
+        [key, snapshotKey('2026-11-21', '2026-10', 'USD')].sort(),
+      );
       for (const event of events) {
         expect(String(event.error)).toMatch(/usage failed: .*500/);
         expect(String(event.error)).not.toMatch(/[?&](sig|se)=/);
       }
       const names = await blobNames(deps);
-      expect([...names.keys()].filter((n) => n.startsWith('unbilled/') && n.includes('line_item_type=usage'))).toEqual([]);
+      expect([...names.keys()].filter((n) => n.startsWith('unbilled/') && n.includes('line_item_type=usage'))).toEqual(
+        [],
+      );
       expect([...names.keys()].filter((n) => n.endsWith('manifest.json'))).toEqual([]);
 
       sim.faults.clear();
@@ -275,62 +286,57 @@ describe('accrual against bill', () => {
   };
 
   test("the billed invoice's manifest compares the last unbilled snapshot with what was billed, as measured; its month is then no longer snapshotted", async () => {
-    await withSimulator(
-      simOptions('2026-12-01T02:00:00Z', { dataset: { invoices: [NOVEMBER] } }),
-      async (sim) => {
-        // Currencies from the ledger: none before the first sync.
-        const { deps } = await appOn(sim, {});
-        const none = await snapshotsPass(deps);
-        expect(none.unbilled).toMatchObject({ currencies: [], currencySource: 'ledger', snapshots: [] });
+    await withSimulator(simOptions('2026-12-01T02:00:00Z', { dataset: { invoices: [NOVEMBER] } }), async (sim) => {
+      // Currencies from the ledger: none before the first sync.
+      const { deps } = await appOn(sim, {});
+      const none = await snapshotsPass(deps);
+      expect(none.unbilled).toMatchObject({ currencies: [], currencySource: 'ledger', snapshots: [] });
 
-        // Two snapshots of November as `last`, on the 1st and the 2nd; the 2nd is the one compared.
-        const usd = await appOn(sim);
-        await snapshotsPass(usd.deps);
-        sim.clock.advance(DAY);
-        await snapshotsPass(usd.deps);
-        const last = expected(sim, 'reconciliation', 'last', sim.clock.now());
-        const lastUsage = expected(sim, 'usage', 'last', sim.clock.now());
+      // Two snapshots of November as `last`, on the 1st and the 2nd; the 2nd is the one compared.
+      const usd = await appOn(sim);
+      await snapshotsPass(usd.deps);
+      sim.clock.advance(DAY);
+      await snapshotsPass(usd.deps);
+      const last = expected(sim, 'reconciliation', 'last', sim.clock.now());
+      const lastUsage = expected(sim, 'usage', 'last', sim.clock.now());
 
-        // The invoice arrives and is synced (v2 billed exports): finalize compares once and stores it.
-        const synced = await runPass(usd.deps, { retryVisibilitySeconds: 0 });
-        expect(synced.invoices.map((i) => [i.invoiceId, i.state])).toEqual([['G0NOV00001', 'complete']]);
-        const manifest = await manifestOf(usd.deps, '2026-11', 'G0NOV00001');
-        const comparison = manifest.unbilledComparison;
-        expect(comparison).toMatchObject({
-          billingPeriod: '2026-11',
-          currency: 'USD',
-          invoices: ['G0NOV00001'],
-          snapshot: {
-            snapshotKey: snapshotKey('2026-12-02', '2026-11', 'USD'),
-            snapshotDate: '2026-12-02',
-            manifestPath: unbilledManifestPath('2026-11', '2026-12-02', 'USD'),
-          },
-        });
-        const billed = new Decimal(sim.dataset.totalChargesText('G0NOV00001'));
-        expect(new Decimal(comparison.billing.unbilled).eq(new Decimal(last.total))).toBe(true);
-        expect(comparison.billing.billed).toBe(billed.toFixed());
-        // The difference is what it is: billed − unbilled, exact, not forced to zero.
-        expect(comparison.billing.difference).toBe(billed.minus(new Decimal(comparison.billing.unbilled)).toFixed());
-        expect(new Decimal(comparison.billing.difference).isZero()).toBe(false);
-        expect(new Decimal(comparison.usage.unbilled).eq(new Decimal(lastUsage.total))).toBe(true);
-        expect(comparison.usage.billed).toBe(
-          synced.parts.find((p) => p.lineItemType === 'usage')?.lineTotal,
-        );
-        expect(comparison.usage.difference).toBe(
-          new Decimal(comparison.usage.billed).minus(new Decimal(comparison.usage.unbilled)).toFixed(),
-        );
+      // The invoice arrives and is synced (v2 billed exports): finalize compares once and stores it.
+      const synced = await runPass(usd.deps, { retryVisibilitySeconds: 0 });
+      expect(synced.invoices.map((i) => [i.invoiceId, i.state])).toEqual([['G0NOV00001', 'complete']]);
+      const manifest = await manifestOf(usd.deps, '2026-11', 'G0NOV00001');
+      const comparison = manifest.unbilledComparison;
+      expect(comparison).toMatchObject({
+        billingPeriod: '2026-11',
+        currency: 'USD',
+        invoices: ['G0NOV00001'],
+        snapshot: {
+          snapshotKey: snapshotKey('2026-12-02', '2026-11', 'USD'),
+          snapshotDate: '2026-12-02',
+          manifestPath: unbilledManifestPath('2026-11', '2026-12-02', 'USD'),
+        },
+      });
+      const billed = new Decimal(sim.dataset.totalChargesText('G0NOV00001'));
+      expect(new Decimal(comparison.billing.unbilled).eq(new Decimal(last.total))).toBe(true);
+      expect(comparison.billing.billed).toBe(billed.toFixed());
+      // The difference is what it is: billed − unbilled, exact, not forced to zero.
+      expect(comparison.billing.difference).toBe(billed.minus(new Decimal(comparison.billing.unbilled)).toFixed());
+      expect(new Decimal(comparison.billing.difference).isZero()).toBe(false);
+      expect(new Decimal(comparison.usage.unbilled).eq(new Decimal(lastUsage.total))).toBe(true);
+      expect(comparison.usage.billed).toBe(synced.parts.find((p) => p.lineItemType === 'usage')?.lineTotal);
+      expect(comparison.usage.difference).toBe(
+        new Decimal(comparison.usage.billed).minus(new Decimal(comparison.usage.unbilled)).toFixed(),
+      );
 
-        // November's invoice is synced: from now on only `current` is snapshotted (currencies from the ledger).
-        sim.clock.advance(DAY);
-        const ledgerDriven = { ...usd.deps, settings: { ...usd.deps.settings, UNBILLED_CURRENCIES: undefined } };
-        const after = await snapshotsPass(ledgerDriven);
-        expect(after.unbilled).toMatchObject({
-          currencies: ['USD'],
-          currencySource: 'ledger',
-          skipped: [{ billingPeriod: '2026-11', currency: 'USD', reason: 'its invoice is synced' }],
-        });
-        expect(after.unbilled?.snapshots.map((s) => s.billingPeriod)).toEqual(['2026-12']);
-      },
-    );
+      // November's invoice is synced: from now on only `current` is snapshotted (currencies from the ledger).
+      sim.clock.advance(DAY);
+      const ledgerDriven = { ...usd.deps, settings: { ...usd.deps.settings, UNBILLED_CURRENCIES: undefined } };
+      const after = await snapshotsPass(ledgerDriven);
+      expect(after.unbilled).toMatchObject({
+        currencies: ['USD'],
+        currencySource: 'ledger',
+        skipped: [{ billingPeriod: '2026-11', currency: 'USD', reason: 'its invoice is synced' }],
+      });
+      expect(after.unbilled?.snapshots.map((s) => s.billingPeriod)).toEqual(['2026-12']);
+    });
   });
 });

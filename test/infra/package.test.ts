@@ -122,7 +122,8 @@ describe('the package azd deploys', () => {
     const entries = mainEntries(upload, pkg.main);
     expect(entries).toEqual(['index.js']);
     const env = { ...process.env };
-    for (const name of Object.keys(env)) if (/^(APPLICATIONINSIGHTS_|SYNC_SCHEDULE|UNBILLED_SCHEDULE)/.test(name)) delete env[name];
+    for (const name of Object.keys(env))
+      if (/^(APPLICATIONINSIGHTS_|SYNC_SCHEDULE|UNBILLED_SCHEDULE)/.test(name)) delete env[name];
     const registered: string[] = [];
     for (const entry of entries) {
       const url = pathToFileURL(join(upload, entry)).href;

@@ -5,7 +5,7 @@
 // retries a failed one and re-queues a stuck one.
 import { randomUUID } from 'node:crypto';
 import { unbilledRowsPath } from '../../storage/layout.js';
-import { type NewPartEntity, PENDING, type PartEntity, resetProgress } from '../../storage/parts.js';
+import { type NewPartEntity, type PartEntity, PENDING, resetProgress } from '../../storage/parts.js';
 import { encodeUnbilledTarget, type SnapshotEntity, snapshotKey, UNBILLED_PARTS } from '../../storage/unbilled.js';
 import type { SyncDeps } from '../deps.js';
 import { sendExportMessage } from '../export/context.js';
@@ -63,7 +63,12 @@ export async function takeUnbilledSnapshots(deps: SyncDeps): Promise<UnbilledRun
     }
     for (const billingPeriod of periods) {
       const action = await planSnapshot(deps, snapshotDate, billingPeriod, currency);
-      result.snapshots.push({ snapshotKey: snapshotKey(snapshotDate, billingPeriod, currency), billingPeriod, currency, action });
+      result.snapshots.push({
+        snapshotKey: snapshotKey(snapshotDate, billingPeriod, currency),
+        billingPeriod,
+        currency,
+        action,
+      });
     }
   }
   deps.log.info('Unbilled snapshots planned', {
