@@ -16,6 +16,7 @@ import { detectInvoices } from '../sync/detect-invoices.js';
 import { formatSummary, TelemetryCollector } from '../telemetry/index.js';
 import { consoleLogger, type EventProperties, type SyncLogger } from '../telemetry/logger.js';
 import { invoiceTable, stateCounts } from './report.js';
+import { latestUnbilledSnapshots, unbilledTable } from './unbilled-status.js';
 
 /** Environment merged over the `Values` of local.settings.json (the environment wins, as in the Functions host). */
 export function localEnvironment(
@@ -183,8 +184,12 @@ export function buildProgram(io: CliIo = defaultIo, env = localEnvironment()): C
         invoices.push(invoice);
         parts.push(...(await deps.storage.ledger.listParts(invoice.invoiceId)));
       }
-      if (opts.json) io.out(`${JSON.stringify({ invoices, parts }, null, 2)}\n`);
-      else printSummary(io, { invoices, parts }, io.isTTY);
+      const unbilled = await latestUnbilledSnapshots(deps.storage.ledger);
+      if (opts.json) io.out(`${JSON.stringify({ invoices, parts, unbilled }, null, 2)}\n`);
+      else {
+        printSummary(io, { invoices, parts }, io.isTTY);
+        io.out(`${unbilledTable(unbilled, { color: io.isTTY })}\n`);
+      }
     });
   program
     .command('resync')

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runPass } from '../../src/app/run-pass.js';
+import { buildProgram } from '../../src/cli/main.js';
 import { Decimal } from '../../src/money.js';
 import { unbilledManifestPath, unbilledRowsPath } from '../../src/storage/layout.js';
 import { snapshotKey } from '../../src/storage/unbilled.js';
@@ -12,7 +13,6 @@ import { takeUnbilledSnapshots } from '../../src/sync/unbilled/snapshots.js';
 import { graphThrottle, type InvoiceSpec, type Simulator, type SimulatorOptions } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 import { blobText, freshDeps, manifestOf, withSimulator } from '../support/harness.js';
-import { hostWith } from '../support/sim-env.js';
 
 let azurite: Azurite;
 beforeAll(async () => {
@@ -69,7 +69,7 @@ const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10);
 describe('daily unbilled snapshots', () => {
   test('three consecutive days: current grows day by day, last stays the same; every file verbatim with its manifest', async () => {
     await withSimulator(simOptions('2026-11-26T03:00:00Z'), async (sim) => {
-      const { deps, log } = await appOn(sim);
+      const { deps, log, settings } = await appOn(sim);
       const current: string[] = [];
       for (let day = 0; day < 3; day++) {
         if (day > 0) sim.clock.advance(DAY);
@@ -140,6 +140,39 @@ describe('daily unbilled snapshots', () => {
         ['2026-11-28', '2026-10', 'complete'],
         ['2026-11-28', '2026-11', 'complete'],
       ]);
+
+      // `status` shows the latest snapshot per month and currency, with its rows and totals.
+      const out: string[] = [];
+      await buildProgram({ out: (t) => out.push(t), err: () => {}, isTTY: false }, settings).parseAsync([
+        'node',
+        'csp-invoice-sync',
+        'status',
+        '--json',
+      ]);
+      const status = JSON.parse(out.join(''));
+      const at = sim.clock.now();
+      const november = expected(sim, 'usage', 'current', at);
+      const octoberBilling = expected(sim, 'reconciliation', 'last', at);
+      expect(status.unbilled).toMatchObject([
+        {
+          billingPeriod: '2026-11',
+          currency: 'USD',
+          snapshotDate: '2026-11-28',
+          state: 'complete',
+          usageRows: november.rows,
+        },
+        { billingPeriod: '2026-10', currency: 'USD', snapshotDate: '2026-11-28', billingRows: octoberBilling.rows },
+      ]);
+      expect(new Decimal(status.unbilled[1].billingTotal).eq(new Decimal(octoberBilling.total))).toBe(true);
+      out.length = 0;
+      await buildProgram({ out: (t) => out.push(t), err: () => {}, isTTY: false }, settings).parseAsync([
+        'node',
+        'csp-invoice-sync',
+        'status',
+      ]);
+      const table = out.join('');
+      expect(table).toContain('Unbilled (month to date)');
+      expect(table).toMatch(new RegExp(`2026-11\\s.*USD\\s.*2026-11-28\\s.*complete\\s.*${november.rows}\\s`));
     });
   });
 
