@@ -2,6 +2,10 @@
 // clock the simulator's), and the same jobs the Functions run. Daily unbilled snapshots go through the export
 // queue; each file must be byte-identical to what the simulator's unbilled export served as of that day.
 import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runPass } from '../../src/app/run-pass.js';
 import { buildProgram } from '../../src/cli/main.js';
@@ -65,6 +69,36 @@ async function blobNames(deps: SyncDeps): Promise<Map<string, string>> {
 }
 
 const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10);
+
+/** The README's DuckDB query `name`: the sql block right after `<!-- query: name -->`. */
+async function readmeQuery(name: string): Promise<string> {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  const match = new RegExp(`<!-- query: ${name} -->\\s*\`\`\`sql\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  if (!match?.[1]) throw new Error(`README has no query ${name}`);
+  return match[1];
+}
+
+/** Runs README queries, as written, over the container downloaded with its folder layout. */
+async function duckOver(
+  deps: SyncDeps,
+  run: (query: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<void>,
+) {
+  const folder = await mkdtemp(join(tmpdir(), 'unbilled-'));
+  const instance = await DuckDBInstance.create(':memory:');
+  const duck = await instance.connect();
+  try {
+    for await (const blob of deps.storage.container.listBlobsFlat()) {
+      const target = join(folder, blob.name);
+      await mkdir(dirname(target), { recursive: true });
+      await writeFile(target, await deps.storage.container.getBlobClient(blob.name).downloadToBuffer());
+    }
+    await duck.run(`SET VARIABLE invoices = '${folder.replace(/'/g, "''")}'`);
+    await run(async (sql) => (await duck.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[]);
+  } finally {
+    duck.closeSync();
+    await rm(folder, { recursive: true, force: true });
+  }
+}
 
 describe('daily unbilled snapshots', () => {
   test('three consecutive days: current grows day by day, last stays the same; every file verbatim with its manifest', async () => {
@@ -359,6 +393,25 @@ describe('accrual against bill', () => {
       expect(comparison.usage.difference).toBe(
         new Decimal(comparison.usage.billed).minus(new Decimal(comparison.usage.unbilled)).toFixed(),
       );
+
+      // The README's side-by-side query, as written, over the container: unbilled beside billed, exactly.
+      await duckOver(usd.deps, async (query) => {
+        const rows = await query(await readmeQuery('unbilled-vs-billed'));
+        expect(rows.map((r) => [r.billing_period, r.currency, r.snapshot_date, r.invoices])).toEqual([
+          ['2026-11', 'USD', '2026-12-02', '1'],
+          ['2026-12', 'USD', '2026-12-02', null],
+        ]);
+        const november = rows[0]!;
+        expect(new Decimal(String(november.unbilled_billing)).eq(new Decimal(last.total))).toBe(true);
+        expect(new Decimal(String(november.billed_total)).eq(billed)).toBe(true);
+        expect(new Decimal(String(november.difference)).eq(new Decimal(comparison.billing.difference))).toBe(true);
+        const counts = await query(await readmeQuery('unbilled-rows'));
+        const novemberUsage = counts.find(
+          (r) => r.billing_period === '2026-11' && r.snapshot === '2026-12-02' && r.line_item_type === 'usage',
+        );
+        expect(novemberUsage?.rows).toBe(String(lastUsage.rows));
+        expect(counts).toHaveLength(8); // 2 days × 2 months × 2 types, one currency
+      });
 
       // November's invoice is synced: from now on only `current` is snapshotted (currencies from the ledger).
       sim.clock.advance(DAY);
