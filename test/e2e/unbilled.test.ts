@@ -277,17 +277,37 @@ describe('daily unbilled snapshots', () => {
     });
   });
 
-  test('the billed faults are ridden through: 429 with Retry-After, failed 5000, a reset mid-blob; the file is still verbatim', async () => {
+  test('the billed faults are ridden through: 429 with Retry-After, failed 5000, a reset mid-blob, an expired SAS; the file is still verbatim', async () => {
     await withSimulator(simOptions('2026-11-21T02:00:00Z'), async (sim) => {
       const { deps } = await appOn(sim);
       sim.faults.add(graphThrottle(1, { path: '/unbilled/', times: 2 }));
       sim.faults.add({ kind: 'v2NoData', polls: 1 });
       sim.faults.add({ host: 'blob', path: /unbilled/, kind: 'resetMidBody' });
+      // The first blob read is refused as an expired SAS (Storage's 403 AuthenticationFailed): a fresh manifest comes
+      // from the operation, never a bearer token on the blob host.
+      sim.faults.add({
+        host: 'blob',
+        path: /unbilled/,
+        kind: 'status',
+        status: 403,
+        headers: { 'content-type': 'application/xml' },
+        body: '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code><Message>Signed expiry time has passed</Message></Error>',
+      });
       const pass = await snapshotsPass(deps);
       expect(pass.drain.poisoned).toBe(0);
       const throttled = sim.requests.filter((r) => r.path.includes('/unbilled/') && r.status === 429);
       expect(throttled.length).toBe(2);
       expect(sim.requests.filter((r) => r.host === 'blob' && r.status === 0).length).toBe(1);
+      expect(sim.requests.filter((r) => r.host === 'blob' && r.status === 403).length).toBe(1);
+      // Five exports: the one that answered 5000 was polled once; the others until done (running, then succeeded),
+      // plus one poll for a fresh manifest after the refused SAS and one by the delivery that resumed after the reset.
+      const polls = new Map<string, number>();
+      for (const r of sim.requests) {
+        if (r.host === 'graph' && r.path.includes('/operations/')) polls.set(r.path, (polls.get(r.path) ?? 0) + 1);
+      }
+      expect(polls.size).toBe(5);
+      expect([...polls.values()].reduce((n, k) => n + k, 0)).toBe(1 + 4 * 2 + 2);
+      expect(sim.requests.filter((r) => r.host === 'blob').every((r) => !('authorization' in r.headers))).toBe(true);
       const at = sim.clock.now();
       for (const [period, word] of [
         ['2026-11', 'current'],
