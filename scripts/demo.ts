@@ -1,8 +1,10 @@
 // `npm run demo`: the whole sync on the embedded default — a real Azurite (from node_modules, temp folder) and the
 // Partner Center + Graph simulator on loopback — then a look at what it produced. Stops everything it started.
 
+import { runPass } from '../src/app/run-pass.js';
 import { runCommand } from '../src/cli/main.js';
 import { formatBytes } from '../src/cli/report.js';
+import { latestUnbilledSnapshots, unbilledTable } from '../src/cli/unbilled-status.js';
 import { loadSettings } from '../src/config.js';
 import { apiFault, startSimulator, throttle } from '../test/simulator/index.js';
 import { startAzurite } from '../test/support/azurite.js';
@@ -27,6 +29,19 @@ async function demo(): Promise<number> {
         isTTY: Boolean(process.stderr.isTTY),
       },
     );
+
+    // Month to date: today's unbilled snapshot (what the unbilledSnapshots timer does), on the simulator's clock so
+    // "current" is the month the simulator serves.
+    process.stderr.write('\nTaking the unbilled snapshot of the day (usage and billing, current and last month)...\n');
+    await runPass(
+      {
+        ...deps,
+        now: sim.clock.now,
+        settings: { ...deps.settings, UNBILLED_CURRENCIES: deps.settings.UNBILLED_CURRENCIES ?? ['USD'] },
+      },
+      { skipDetect: true, unbilledSnapshots: true, retryVisibilitySeconds: 0 },
+    );
+    process.stdout.write(`\n${unbilledTable(await latestUnbilledSnapshots(deps.storage.ledger))}\n`);
 
     process.stdout.write(`\nWhat landed in container "${settings.INVOICE_CONTAINER}" (${azurite.blobEndpoint}):\n`);
     const byKind = new Map<string, { count: number; bytes: number }>();
@@ -55,7 +70,8 @@ async function demo(): Promise<number> {
     process.stdout.write(
       `\nRequests the simulator answered: ${[...apis].map(([host, n]) => `${host} ${n}`).join(', ')}\n` +
         'Query the line items in place, e.g. with DuckDB:\n' +
-        "  SELECT billing_period, invoice_id, provider, count(*) FROM read_ndjson('invoices/billing_period=*/invoice_id=*/lineitems/provider=*/line_item_type=*/rows.ndjson', hive_partitioning=true) GROUP BY ALL;\n",
+        "  SELECT billing_period, invoice_id, provider, count(*) FROM read_ndjson('invoices/billing_period=*/invoice_id=*/lineitems/provider=*/line_item_type=*/rows.ndjson', hive_partitioning=true) GROUP BY ALL;\n" +
+        '  (unbilled beside billed: the `unbilled-vs-billed` query in the README)\n',
     );
     process.stdout.write(
       exitCode === 0 ? '\nEvery invoice is complete.\n' : '\nSome invoices are not complete (see the table).\n',
