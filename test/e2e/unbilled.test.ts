@@ -233,6 +233,23 @@ describe('daily unbilled snapshots', () => {
     });
   });
 
+  test('a snapshot whose message was lost is queued again by a later run of the day, once it is stuck', async () => {
+    await withSimulator(simOptions('2026-11-21T02:00:00Z'), async (sim) => {
+      const { deps } = await appOn(sim);
+      await takeUnbilledSnapshots(deps);
+      await deps.storage.queues.lineItemExport.clearMessages(); // the messages are lost
+      const soon = await snapshotsPass(deps);
+      expect(soon.unbilled?.snapshots.map((s) => s.action)).toEqual(['in-progress', 'in-progress']);
+      expect(soon.drain.processed).toBe(0);
+      sim.clock.advance((deps.settings.STUCK_AFTER_MINUTES + 1) * 60_000);
+      const later = await snapshotsPass(deps);
+      expect(later.unbilled?.snapshots.map((s) => s.action)).toEqual(['requeued', 'requeued']);
+      for (const s of later.unbilled?.snapshots ?? []) {
+        expect((await deps.storage.ledger.getSnapshot(s.snapshotKey))?.state).toBe('complete');
+      }
+    });
+  });
+
   test('a month boundary: current becomes last, and a snapshot queued before midnight asks for its own month', async () => {
     await withSimulator(simOptions('2026-11-30T23:58:00Z'), async (sim) => {
       const { deps } = await appOn(sim);
