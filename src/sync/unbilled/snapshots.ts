@@ -109,11 +109,13 @@ async function planSnapshot(
         : undefined,
     );
     for (const part of await ledger.listParts(key)) {
-      if (part.state === 'complete') continue;
-      const reset = await ledger.updatePart(key, part.partId, (current) =>
-        PENDING.has(current.state) || current.state === 'complete'
-          ? undefined
-          : {
+      if (part.state === 'complete' || PENDING.has(part.state)) continue;
+      // A part that gave up starts over from its first page, in a new message chain (older messages are stale).
+      let reopened = false;
+      const reset = await ledger.updatePart(key, part.partId, (current) => {
+        reopened = !PENDING.has(current.state) && current.state !== 'complete';
+        return reopened
+          ? {
               ...resetProgress(),
               state: 'queued',
               turn: current.turn + 1,
@@ -121,9 +123,10 @@ async function planSnapshot(
               firstAttemptAt: undefined,
               dueAt: undefined,
               updatedAt: nowIso,
-            },
-      );
-      await send(deps, retried, reset);
+            }
+          : undefined;
+      });
+      if (reopened) await send(deps, retried, reset);
     }
     await recordParts(deps, retried);
     deps.log.info('Failed unbilled snapshot queued again', { snapshotKey: key, correlationId: retried.correlationId });
