@@ -376,6 +376,32 @@ describe('daily unbilled snapshots', () => {
   });
 });
 
+describe('no unbilled data', () => {
+  test('an export that answers 5000 for more than a day leaves the snapshot failed, with no manifest', async () => {
+    await withSimulator(simOptions('2026-11-21T02:00:00Z'), async (sim) => {
+      const { deps, log } = await appOn(sim);
+      sim.faults.add({ kind: 'v2NoData', polls: 1000, times: Infinity });
+      const pass = await runPass(deps, {
+        skipDetect: true,
+        unbilledSnapshots: true,
+        retryVisibilitySeconds: 0,
+        // Two hours pass per message on both clocks: the day without data passes within a few dozen messages.
+        onOutcome: () => sim.clock.advance(2 * 3600_000),
+      });
+      expect(pass.drain.poisoned).toBe(0);
+      for (const s of pass.unbilled?.snapshots ?? []) {
+        const snapshot = await deps.storage.ledger.getSnapshot(s.snapshotKey);
+        expect(snapshot?.state).toBe('failed');
+        expect(snapshot?.lastError).toMatch(/unsettled: No v2 data after 24 h: No unbilled .* data available/);
+      }
+      expect(log.events('UnbilledSnapshotFailed')).toHaveLength(2);
+      // The invoice alert's event is not raised for a snapshot's part.
+      expect(log.events('PartUnsettled')).toEqual([]);
+      expect([...(await blobNames(deps)).keys()]).toEqual([]);
+    });
+  });
+});
+
 describe('accrual against bill', () => {
   const NOVEMBER: InvoiceSpec = {
     id: 'G0NOV00001',

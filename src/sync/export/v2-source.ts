@@ -179,7 +179,8 @@ async function noDataYet(ctx: ExportContext, detail: string): Promise<GraphOutco
       dueAt: undefined,
       lastError: `No v2 data after ${deadlineHours} h: ${redactText(detail)}`,
     });
-    deps.log.event('PartUnsettled', { ...partLog(ctx), api: 'v2' });
+    // An unbilled snapshot reports its own failure (UnbilledSnapshotFailed); PartUnsettled is an invoice's alert.
+    if (!part.unbilled) deps.log.event('PartUnsettled', { ...partLog(ctx), api: 'v2' });
     await finalizeInvoiceIfDone(deps, part.invoiceId);
     return 'unsettled';
   }
