@@ -8,6 +8,7 @@ import { unbilledManifestPath } from '../../storage/layout.js';
 import { writeJsonBlob } from '../../storage/ndjson-writer.js';
 import { type PartEntity, PENDING } from '../../storage/parts.js';
 import {
+  decodeSnapshotFiles,
   decodeUnbilledTarget,
   encodeSnapshotFiles,
   type SnapshotEntity,
@@ -39,18 +40,19 @@ export interface UnbilledManifest {
   generatedAt: string;
 }
 
-const fileOf = (part: PartEntity): SnapshotFile => ({
-  lineItemType: part.lineItemType,
-  path: part.blobPath,
-  rows: part.rows,
-  bytes: part.bytes,
-  sha256: part.sha256 ?? '',
-  total: part.lineTotal ?? null,
-  ...(part.v2Etag ? { v2Etag: part.v2Etag } : {}),
-  ...(decodeUnbilledTarget(part.unbilled)?.requestedAs
-    ? { requestedAs: decodeUnbilledTarget(part.unbilled)?.requestedAs }
-    : {}),
-});
+function fileOf(part: PartEntity): SnapshotFile {
+  const requestedAs = decodeUnbilledTarget(part.unbilled)?.requestedAs;
+  return {
+    lineItemType: part.lineItemType,
+    path: part.blobPath,
+    rows: part.rows,
+    bytes: part.bytes,
+    sha256: part.sha256 ?? '',
+    total: part.lineTotal ?? null,
+    ...(part.v2Etag ? { v2Etag: part.v2Etag } : {}),
+    ...(requestedAs ? { requestedAs } : {}),
+  };
+}
 
 const isConditionFailure = (error: unknown) =>
   error instanceof RestError && (error.statusCode === 412 || error.statusCode === 409);
@@ -126,7 +128,7 @@ async function settle(
     correlationId: stored.correlationId,
   };
   if (stored.state === 'complete') {
-    const files = JSON.parse(stored.files ?? '[]') as SnapshotFile[];
+    const files = decodeSnapshotFiles(stored);
     const of = (type: string) => files.find((f) => f.lineItemType === type);
     deps.log.event('UnbilledSnapshotSaved', {
       ...common,
