@@ -109,7 +109,10 @@ export function progressLogger(io: CliIo, logFile: SyncLogger, options: Progress
       logFile.event(name, p);
       if (name === 'HttpRequest' && Number(p.status) === 403 && String(p.errorCode) === '2032') hint();
       if (name === 'PartProgress') {
-        partProgress(p, (elapsed) => `${p.rows} rows, ${p.blocks} pages (${p.api}), ${elapsed}`);
+        partProgress(
+          p,
+          (elapsed) => `${p.rows} rows, ${p.blocks} page${p.blocks === 1 ? '' : 's'} so far (${p.api}), ${elapsed}`,
+        );
       }
       if (name === 'PartExported') {
         parts++;

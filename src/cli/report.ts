@@ -75,7 +75,7 @@ export function invoiceTable(
     style: { head: options.color ? ['cyan'] : [], border: options.color ? ['grey'] : [] },
     wordWrap: true,
     wrapOnWordBoundary: false,
-    colWidths: [14, 9, 11, 13, 9, 5, 15, 15, 12, 4],
+    colWidths: [19, 9, 11, 13, 8, 5, 13, 13, 12, 4],
     colAligns: ['left', 'left', 'left', 'left', 'right', 'left', 'right', 'right', 'right', 'center'],
   });
   const byInvoice = new Map<string, PartEntity[]>();

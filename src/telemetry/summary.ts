@@ -141,8 +141,8 @@ export function formatSummary(s: TelemetrySummary): string[] {
   if (s.http.failed > 0) {
     // An attempt that failed (a 429, a 5xx, a lost connection, or a 4xx) is not a failed call: most are retried.
     lines.push(
-      `  failed attempts: HTTP errors or no response; ${s.http.recoveredAttempts} recovered (the call succeeded on a retry), ` +
-        `${s.http.failedCalls} call${s.http.failedCalls === 1 ? '' : 's'} still failed after ${s.http.failedCalls === 1 ? 'its' : 'their'} retries`,
+      `  failed attempts (an error or no response): ${s.http.recoveredAttempts} recovered (a retry of the call ` +
+        `succeeded), ${s.http.failedCalls} call${s.http.failedCalls === 1 ? '' : 's'} failed for good`,
     );
   }
   if (s.pdfAgeMs.count > 0) {
