@@ -27,11 +27,21 @@ export async function probeStorage(
       reject(new StorageCheckError(`no answer within ${timeoutMs / 1000} s`));
     }, timeoutMs);
   });
+  // A plain request to the endpoint fails at once when nothing listens there (the SDK would retry for ~20 s);
+  // any HTTP answer means the endpoint is up, and the ledger read below decides.
+  const unreachable = fetch(table.url, { signal: abort.signal }).then(
+    () => new Promise<never>(() => {}),
+    (error: unknown) => {
+      if (abort.signal.aborted) return new Promise<never>(() => {});
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new StorageCheckError(cause?.code ?? cause?.message ?? describeError(error));
+    },
+  );
   try {
     const pages = table
       .listEntities({ queryOptions: { filter: "PartitionKey eq 'invoice'" }, abortSignal: abort.signal })
       .byPage({ maxPageSize: 1 });
-    await Promise.race([pages.next(), timedOut]);
+    await Promise.race([pages.next(), timedOut, unreachable]);
     return { ledgerExists: true };
   } catch (error) {
     if (error instanceof RestError && error.statusCode === 404) return { ledgerExists: false };
