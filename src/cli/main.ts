@@ -144,6 +144,7 @@ export async function statusCommand(
     parts.push(...(await storage.ledger.listParts(invoice.invoiceId)));
   }
   if (options.json) io.out(`${JSON.stringify(statusJson(invoices, parts), null, 2)}\n`);
+  else if (invoices.length === 0) io.out('The ledger has no invoices yet.\n');
   else printSummary(io, { invoices, parts }, io.isTTY);
   return EXIT.ok;
 }

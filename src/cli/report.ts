@@ -65,8 +65,8 @@ export function invoiceTable(
     'parts v1/v2',
     'rows',
     'cur',
-    'invoice total',
-    'line items',
+    'invoice\ntotal',
+    'line-item\ntotal',
     'difference',
     'ok',
   ];
