@@ -20,19 +20,28 @@ export async function probeStorage(
   const table = storage.ledger.table;
   const where = `the ledger table "${table.tableName}" at ${table.url}`;
   const abort = new AbortController();
+  // Set once the endpoint answers anything: from then on the read may take its time (a sign-in through
+  // DefaultAzureCredential can take seconds), and only silence from the endpoint is cut short.
+  let reachable = false;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
+      if (reachable) return;
       abort.abort();
       reject(new StorageCheckError(`no answer within ${timeoutMs / 1000} s`));
     }, timeoutMs);
   });
   // A plain request to the endpoint fails at once when nothing listens there (the SDK would retry for ~20 s);
   // any HTTP answer means the endpoint is up, and the ledger read below decides.
-  const unreachable = fetch(table.url, { signal: abort.signal }).then(
-    () => new Promise<never>(() => {}),
+  const ping = new AbortController();
+  const unreachable = fetch(table.url, { signal: ping.signal }).then(
+    (response) => {
+      reachable = true;
+      void response.body?.cancel().catch(() => undefined);
+      return new Promise<never>(() => {});
+    },
     (error: unknown) => {
-      if (abort.signal.aborted) return new Promise<never>(() => {});
+      if (ping.signal.aborted) return new Promise<never>(() => {});
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       throw new StorageCheckError(cause?.code ?? cause?.message ?? describeError(error));
     },
@@ -61,6 +70,6 @@ export async function probeStorage(
     );
   } finally {
     clearTimeout(timer);
-    abort.abort();
+    ping.abort();
   }
 }

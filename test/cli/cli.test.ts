@@ -3,6 +3,7 @@
 // fall 117.25 short of its totalCharges: G012040490), settings errors, `status` creating nothing, `resync`
 // refusing an id Partner Center does not list, the App+User refusal explained once.
 import { randomUUID } from 'node:crypto';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { TableServiceClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
@@ -302,6 +303,28 @@ describe('settings errors name the setting and show the bad value', () => {
       expect(result.stderr, command).not.toContain('Syncing invoices');
     }
   });
+});
+
+test('storage that accepts connections but never answers is named after the short probe, not the SDK retries', async () => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const port = (silent.address() as AddressInfo).port;
+  try {
+    const connection =
+      'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;' +
+      `BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:${port}/devstoreaccount1;` +
+      `TableEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
+    const status = await cli(['status'], { AzureWebJobsStorage: connection }, { probeTimeoutMs: 300 });
+    expect(status.code).toBe(1);
+    expect(status.stderr).toContain(
+      `Cannot read the ledger table "invoiceledger" at http://127.0.0.1:${port}/devstoreaccount1 (no answer within 0.3 s): ` +
+        'is Azurite / the storage account reachable?',
+    );
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });
 
 test('status on a fresh account needs only storage, says the ledger does not exist yet, and creates nothing', async () => {
