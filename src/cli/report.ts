@@ -86,7 +86,9 @@ export function invoiceTable(
     const v1 = own.filter((p) => (p.source ?? p.api) === 'v1').length;
     const v2 = own.filter((p) => (p.source ?? p.api) === 'v2').length;
     const r = reconciliationView(invoice);
-    const type = invoice.documentType && invoice.documentType !== 'invoice' ? `\n${invoice.documentType}` : '';
+    // A document type that is not a plain invoice, word by word when it is wider than the column.
+    const typeText = invoice.documentType && invoice.documentType !== 'invoice' ? invoice.documentType : '';
+    const type = typeText ? `\n${typeText.length > 17 ? typeText.replaceAll('_', '_\n') : typeText}` : '';
     table.push([
       invoice.invoiceId + type + (invoice.amendsOf ? `\namends ${invoice.amendsOf}` : ''),
       invoice.billingPeriod,
