@@ -45,23 +45,12 @@ export async function latestUnbilledSnapshots(ledger: Pick<Ledger, 'listSnapshot
     });
 }
 
+/** A table that fits 120 columns; each failed snapshot's last error follows it on a line of its own. */
 export function unbilledTable(rows: UnbilledStatusRow[], options: { color?: boolean } = {}): string {
   if (rows.length === 0) return 'Unbilled (month to date): no snapshot yet (timer UNBILLED_SCHEDULE).';
   const table = new Table({
-    head: [
-      'unbilled period',
-      'currency',
-      'snapshot',
-      'state',
-      'usage rows',
-      'usage total',
-      'billing rows',
-      'billing total',
-      'last error',
-    ],
+    head: ['month', 'currency', 'snapshot', 'state', 'usage rows', 'usage total', 'billing rows', 'billing total'],
     style: { head: options.color ? ['cyan'] : [], border: options.color ? ['grey'] : [] },
-    wordWrap: true,
-    colWidths: [null, null, null, null, null, null, null, null, 40],
   });
   const text = (v: string | number | null) => (v === null ? '-' : String(v));
   for (const r of rows) {
@@ -74,8 +63,14 @@ export function unbilledTable(rows: UnbilledStatusRow[], options: { color?: bool
       text(r.usageTotal),
       text(r.billingRows),
       text(r.billingTotal),
-      r.lastError ?? '',
     ]);
   }
-  return `Unbilled (month to date), the latest snapshot per month and currency:\n${table.toString()}`;
+  const errors = rows
+    .filter((r) => r.lastError)
+    .map((r) => `  ${r.billingPeriod} ${r.currency} ${r.snapshotDate}: ${r.lastError}`);
+  return [
+    'Unbilled (month to date), the latest snapshot per month and currency:',
+    table.toString(),
+    ...(errors.length > 0 ? ['Last errors:', ...errors] : []),
+  ].join('\n');
 }
