@@ -520,7 +520,7 @@ async function figureColdStart() {
     value: `${int(median)} ms median of ${runs}`,
     target: 'reported',
     detail:
-      `runs ${times.map((t) => int(t)).join(', ')} ms; one esbuild bundle of the 3 functions with every dependency inside ` +
+      `runs ${times.map((t) => int(t)).join(', ')} ms; one esbuild bundle of every function (functions/*.ts) with every dependency inside ` +
       `(${mib(bundleBytes)} of .js; files ${files.join(', ')}), @azure/functions-core left to the host`,
   });
 }

@@ -19,7 +19,9 @@ export const SYNC_EVENTS = {
     'attempts',
     'correlationId',
   ],
+  PartProgress: ['invoiceId', 'partId', 'api', 'rows', 'blocks', 'bytes', 'correlationId'],
   PartUnsettled: ['invoiceId', 'partId', 'api'],
+  PartGaveUp: ['invoiceId', 'partId', 'outcome', 'error'],
   ReconciliationMismatch: [
     'invoiceId',
     'billingPeriod',
@@ -32,18 +34,39 @@ export const SYNC_EVENTS = {
   ],
   HttpRequest: ['host', 'method', 'endpoint', 'status', 'attempt', 'durationMs', 'throttled', 'correlationId'],
   RefreshTokenAge: ['ageDays', 'warnAfterDays', 'daysLeft'],
+  UnbilledSnapshotSaved: [
+    'snapshotKey',
+    'billingPeriod',
+    'snapshotDate',
+    'currency',
+    'usageRows',
+    'billingRows',
+    'usageTotal',
+    'billingTotal',
+    'correlationId',
+  ],
+  UnbilledSnapshotFailed: [
+    'snapshotKey',
+    'billingPeriod',
+    'snapshotDate',
+    'currency',
+    'error',
+    'runs',
+    'correlationId',
+  ],
 } as const;
 
 export type SyncEventName = keyof typeof SYNC_EVENTS;
 
 /**
- * The one high-volume event: one per HTTP attempt. It stays on the Functions host's sampled trace path; queries
- * weigh its rows with itemCount. Every other event is what alerts and metrics count, and is sent unsampled
- * (src/telemetry/azure-monitor.ts) as a customEvents row.
+ * The high-volume events: one per HTTP attempt, and one per staged page (PartProgress, which the CLI's progress
+ * reads). They stay on the Functions host's sampled trace path; queries weigh their rows with itemCount. Every
+ * other event is what alerts and metrics count, and is sent unsampled (src/telemetry/azure-monitor.ts) as a
+ * customEvents row.
  */
-export const SAMPLED_EVENTS: readonly SyncEventName[] = ['HttpRequest'];
+export const SAMPLED_EVENTS: readonly SyncEventName[] = ['HttpRequest', 'PartProgress'];
 
-/** Whether an event must never be sampled away (every event but the per-attempt HttpRequest). */
+/** Whether an event must never be sampled away (every event but the per-attempt and per-page ones). */
 export function isUnsampledEvent(name: string): boolean {
   return !(SAMPLED_EVENTS as readonly string[]).includes(name);
 }

@@ -118,7 +118,17 @@ async function stagePages(
   const saveProgress = (saved: PartProgress) => {
     const savedAt = new Date(deps.now()).toISOString();
     saving = saving
-      .then(() => lease.update(() => ({ progress: encodeProgress(saved), progressAt: savedAt })))
+      .then(async () => {
+        await lease.update(() => ({ progress: encodeProgress(saved), progressAt: savedAt }));
+        // Rows and blocks staged so far in this part (across deliveries): the CLI's progress inside a long export.
+        deps.log.event('PartProgress', {
+          ...partLog(ctx),
+          api: source.api,
+          rows: saved.rows,
+          blocks: saved.blocks,
+          bytes: saved.bytes,
+        });
+      })
       .then(
         () => undefined,
         (error: unknown) => {
