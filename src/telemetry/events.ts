@@ -20,6 +20,7 @@ export const SYNC_EVENTS = {
     'correlationId',
   ],
   PartUnsettled: ['invoiceId', 'partId', 'api'],
+  PartDataChanged: ['invoiceId', 'partId', 'previousEtag', 'newEtag', 'keptAs', 'correlationId'],
   ReconciliationMismatch: [
     'invoiceId',
     'billingPeriod',
