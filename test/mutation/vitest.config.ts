@@ -1,0 +1,18 @@
+// The test set StrykerJS runs against each mutant (stryker.config.mjs): the unit-level tests of the mutated modules,
+// on real parts (loopback servers, the simulator, Azurite) but without the slow end-to-end passes and without the
+// infra project (a real Bicep compile). Coverage analysis is per test, so a mutant runs only the tests that reach it.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    include: [
+      'test/http/**/*.test.ts',
+      'test/graph/**/*.test.ts',
+      'test/partner-center/**/*.test.ts',
+      'test/storage/**/*.test.ts',
+      'test/sync/**/*.test.ts',
+    ],
+  },
+});
