@@ -1,26 +1,50 @@
 // StrykerJS: mutation testing of the modules where a silent break loses data (docs/mutation.md). `npm run mutation`
-// runs every module, incrementally (the committed incremental file: only changed code and tests run again).
-// MUTATION_MODULES=src/http,src/sync picks modules; each selection keeps its own incremental file.
-const ALL = ['src/http', 'src/sync', 'src/storage', 'src/graph', 'src/partner-center'];
+// runs every module against the unit-level tests, incrementally (the committed incremental file: only changed code
+// and tests run again). MUTATION_GROUP=<name> runs one group below instead, with the tests chosen for it (a
+// smaller, faster set: the unit tests of those files), and its own incremental file.
+const ALL_MODULES = ['src/http', 'src/sync', 'src/storage', 'src/graph', 'src/partner-center'];
+const UNIT_TESTS = [
+  'test/http/**/*.test.ts',
+  'test/graph/**/*.test.ts',
+  'test/partner-center/**/*.test.ts',
+  'test/storage/**/*.test.ts',
+  'test/sync/**/*.test.ts',
+];
 // Retry, lease, checkpoint, verification and link-policy code: no mutant may survive here.
 const GROUPS = {
-  'critical-http': ['src/http/retry.ts', 'src/http/pipeline.ts', 'src/http/link-policy.ts'],
-  'critical-export': [
-    'src/sync/export/lease.ts',
-    'src/sync/export/stage.ts',
-    'src/sync/export/verify.ts',
-    'src/sync/export/claim.ts',
-  ],
+  'retry-link': {
+    mutate: ['src/http/retry.ts', 'src/http/link-policy.ts'],
+    tests: [
+      'test/http/retry-strategy.test.ts',
+      'test/http/link-policy.test.ts',
+      'test/http/retry.test.ts',
+      'test/sync/messages-routing.test.ts',
+    ],
+  },
+  pipeline: {
+    mutate: ['src/http/pipeline.ts'],
+    tests: ['test/http/pipeline.test.ts', 'test/http/retry.test.ts', 'test/http/pipeline-unit.test.ts'],
+  },
+  export: {
+    mutate: [
+      'src/sync/export/lease.ts',
+      'src/sync/export/stage.ts',
+      'src/sync/export/verify.ts',
+      'src/sync/export/claim.ts',
+    ],
+    tests: ['test/sync/export.test.ts', 'test/sync/verify.test.ts'],
+  },
 };
-const selection = process.env.MUTATION_MODULES;
-const targets = selection ? selection.split(',').flatMap((s) => GROUPS[s] ?? [s]) : ALL;
-const name = selection ? selection.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') : 'all';
+const name = process.env.MUTATION_GROUP ?? 'all';
+const group = name === 'all' ? { mutate: ALL_MODULES.map((m) => `${m}/**/*.ts`), tests: UNIT_TESTS } : GROUPS[name];
+if (!group) throw new Error(`MUTATION_GROUP ${name} is not one of all, ${Object.keys(GROUPS).join(', ')}`);
+// Read by test/mutation/vitest.config.ts in the test runner processes (started after this file is read).
+process.env.MUTATION_TESTS = process.env.MUTATION_TESTS ?? group.tests.join(',');
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   packageManager: 'npm',
   testRunner: 'vitest',
-  // The unit-level tests of these modules (no e2e passes, no Bicep compile); see the file for why.
   vitest: { configFile: 'test/mutation/vitest.config.ts', related: false },
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
@@ -28,7 +52,7 @@ export default {
   coverageAnalysis: 'perTest',
   // Static mutants (module-level constants) would each need the whole test set; they are left out.
   ignoreStatic: true,
-  mutate: targets.map((t) => (t.endsWith('.ts') ? t : `${t}/**/*.ts`)).concat(['!src/**/index.ts']),
+  mutate: [...group.mutate, '!src/**/index.ts'],
   incremental: true,
   incrementalFile: `test/mutation/incremental-${name}.json`,
   // A 2-core machine shared with others: few workers, and generous timeouts (tests start Azurite and servers).
@@ -37,7 +61,7 @@ export default {
   timeoutFactor: 3,
   tempDirName: '.stryker-tmp',
   ignorePatterns: ['dist', 'coverage', 'reports', 'bench/tmp', '.azure', '__blobstorage__', '__queuestorage__'],
-  reporters: ['clear-text', 'progress', 'html', 'json'],
+  reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
   htmlReporter: { fileName: `reports/mutation/${name}.html` },
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
