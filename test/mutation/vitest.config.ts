@@ -9,5 +9,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Set by stryker.config.mjs for the module group being mutated; by hand: MUTATION_TESTS=a.test.ts,b.test.ts.
     include: (process.env.MUTATION_TESTS ?? 'test/http/**/*.test.ts').split(','),
+    globalSetup: ['test/mutation/azurite.global.ts'],
   },
 });
