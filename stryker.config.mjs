@@ -26,6 +26,19 @@ const GROUPS = {
     // The Retry-After waits of test/http/retry.test.ts are retry.ts's concern (the retry-link group).
     tests: ['test/http/pipeline-unit.test.ts', 'test/http/pipeline.test.ts'],
   },
+  lease: {
+    mutate: ['src/sync/export/lease.ts'],
+    tests: ['test/sync/export-lease.test.ts'],
+  },
+  verify: {
+    mutate: ['src/sync/export/verify.ts'],
+    tests: ['test/sync/verify.test.ts', 'test/sync/export-lease.test.ts'],
+  },
+  stage: {
+    mutate: ['src/sync/export/stage.ts'],
+    tests: ['test/sync/export-lease.test.ts', 'test/sync/verify.test.ts'],
+  },
+  claim: { mutate: ['src/sync/export/claim.ts'], tests: ['test/sync/export-lease.test.ts'] },
   export: {
     mutate: [
       'src/sync/export/lease.ts',
@@ -62,7 +75,16 @@ export default {
   timeoutMS: 20_000,
   timeoutFactor: 3,
   tempDirName: `.stryker-tmp-${name}`,
-  ignorePatterns: ['dist', 'coverage', 'reports', 'bench/tmp', '.azure', '__blobstorage__', '__queuestorage__'],
+  ignorePatterns: [
+    'dist',
+    'coverage',
+    'reports',
+    'bench/tmp',
+    '.azure',
+    '.stryker-tmp-*',
+    '__blobstorage__',
+    '__queuestorage__',
+  ],
   reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
   htmlReporter: { fileName: `reports/mutation/${name}.html` },
   jsonReporter: { fileName: `reports/mutation/${name}.json` },

@@ -16,8 +16,8 @@ export interface LinkPolicyOptions {
 }
 
 function hostMatches(pattern: string, host: string): boolean {
+  // An empty pattern (",," in the setting) matches nothing: no URL of ours has an empty host.
   const p = pattern.trim().toLowerCase();
-  if (!p) return false;
   if (p.startsWith('*.')) return host.endsWith(p.slice(1)) && host.length > p.length - 1;
   return host === p;
 }

@@ -34,6 +34,8 @@ describe('retryAfterMs', () => {
     [{ 'retry-after-ms': ' 7.5 ' }, 7.5],
     [{ 'retry-after': '3' }, 3000],
     [{ 'retry-after': ' 2.5 ' }, 2500],
+    [{ 'retry-after': '1.25' }, 1250],
+    [{ 'retry-after-ms': '7.25' }, 7.25],
     [{ 'retry-after': '0' }, 0],
     // The millisecond headers win over Retry-After.
     [{ 'retry-after-ms': '40', 'retry-after': '30' }, 40],
@@ -132,7 +134,8 @@ describe('retryStrategy', () => {
     const beyond = decide({ response: response(503, { 'retry-after': '10.001' }) });
     const error = beyond.errorToThrow as RestError;
     expect(error).toBeInstanceOf(RestError);
-    expect(error).toMatchObject({ code: RETRY_AFTER_TOO_LONG, statusCode: 503, request });
+    expect(error).toMatchObject({ code: 'RetryAfterTooLong', statusCode: 503, request });
+    expect(RETRY_AFTER_TOO_LONG).toBe('RetryAfterTooLong');
     expect(error.response?.status).toBe(503);
     expect(error.details).toEqual({ retryAfterMs: 10_001 });
     expect(error.message).toBe('server asked to retry after 10 s, beyond the 10 s limit');
