@@ -1,7 +1,7 @@
 // The lease, the claim and the stage loop at their edges, on a real ledger, container and queue (Azurite) with a
 // clock the test moves: who may claim and when, what a claim and a renewal write, when a lease counts as lost,
 // what a message that gives up may mark, and how the stage loop hands over, fails and finishes.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { Page } from '../../src/http/paging.js';
 import { blockId, NdjsonBlockWriter } from '../../src/storage/ndjson-writer.js';
 import { encodeProgress, type PartCheckpoint, progressOf, START } from '../../src/storage/parts.js';
@@ -122,7 +122,8 @@ describe('claiming a part', () => {
     clock.advance(Date.parse(until) - clock.now() - 1);
     expect(await PartLease.claim(deps, ids, 'b', 3)).toEqual({ kind: 'held', leaseUntil: until, owner: 'a' });
     expect(await PartLease.claim(deps, ids, 'b', 2)).toEqual({ kind: 'stale', turn: 3 });
-    clock.advance(2);
+    clock.advance(1);
+    // The moment it ends, it is free.
     const taken = await claimOrThrow(deps, 'b', 4);
     expect(taken.epoch).toBe(2);
     expect((await stored(deps)).turn).toBe(4);
@@ -166,6 +167,12 @@ describe('holding a lease', () => {
     expect([released.leaseOwner, released.leaseUntil]).toEqual([undefined, undefined]);
     const after = await stored(deps);
     expect([after.rows, after.leaseOwner, after.leaseUntil]).toEqual([8, undefined, undefined]);
+    // Released is released: a later write is refused by the ledger's owner (nobody now).
+    const late = (await lease.update(() => ({ rows: 9 })).catch((e: unknown) => e)) as LeaseLostError;
+    expect(late).toBeInstanceOf(LeaseLostError);
+    expect(late.name).toBe('LeaseLostError');
+    expect(late.message).toMatch(/to nobody \(epoch 1\)/);
+    expect((await stored(deps)).rows).toBe(8);
     expect(() => lease.assertHeld()).toThrow(LeaseLostError);
   });
 
@@ -191,6 +198,95 @@ describe('holding a lease', () => {
     await claimOrThrow(deps, 'a');
     await expect(older.update(() => ({ rows: 5 }))).rejects.toThrow(/to a \(epoch 2\)/);
     expect((await stored(deps)).rows).toBe(0);
+  });
+});
+
+describe('renewing a lease', () => {
+  /** The ledger's leaseUntil once it differs from `than` (the renewal's write is real I/O). */
+  async function renewedUntil(deps: SyncDeps, than: string | undefined, tries = 100): Promise<string | undefined> {
+    for (let i = 0; i < tries; i++) {
+      const until = (await stored(deps)).leaseUntil;
+      if (until !== than) return until;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return than;
+  }
+
+  test('a third of the lease apart, once however often started, and never after it is stopped', async () => {
+    const { deps, log, clock } = await setup();
+    const lease = await claimOrThrow(deps, 'a');
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const first = (await stored(deps)).leaseUntil;
+      lease.startRenewal();
+      lease.startRenewal();
+      // LEASE_SECONDS 20: every 6 667 ms.
+      clock.advance(6_600);
+      vi.advanceTimersByTime(6_600);
+      expect(await renewedUntil(deps, first, 20)).toBe(first);
+      clock.advance(100);
+      vi.advanceTimersByTime(100);
+      const second = await renewedUntil(deps, first);
+      expect(Date.parse(second!)).toBe(clock.now() + LEASE_MS);
+      // A second start added no second timer: one renewal per interval.
+      expect(vi.getTimerCount()).toBe(1);
+      lease.stopRenewal();
+      expect(vi.getTimerCount()).toBe(0);
+      clock.advance(20_000);
+      vi.advanceTimersByTime(20_000);
+      expect(await renewedUntil(deps, second, 20)).toBe(second);
+      lease.stopRenewal();
+      // Started again after a stop, it renews again.
+      lease.startRenewal();
+      expect(vi.getTimerCount()).toBe(1);
+      lease.stopRenewal();
+      expect(log.lines.filter((l) => l.level === 'warn')).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('a failed renewal is logged and retried; a lost lease is not a warning', async () => {
+    const { deps, log, clock } = await setup();
+    const lease = await claimOrThrow(deps, 'a');
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      lease.startRenewal();
+      // The ledger refuses the write (the entity is gone): not a lost lease, a blip to retry.
+      await deps.storage.ledger.table.deleteTable();
+      clock.advance(7_000);
+      vi.advanceTimersByTime(7_000);
+      for (let i = 0; i < 200 && !log.lines.some((l) => l.level === 'warn'); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const warning = log.lines.find((l) => l.level === 'warn');
+      expect(warning?.message).toBe('Lease renewal failed; will try again');
+      expect(warning?.properties).toMatchObject({ invoiceId: INVOICE, partId: PART, error: expect.any(String) });
+      expect(String(warning?.properties?.error)).not.toBe('');
+      expect(vi.getTimerCount()).toBe(1);
+      lease.stopRenewal();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('a renewal that finds the part taken marks the lease lost, without a warning', async () => {
+    const { deps, log, clock } = await setup();
+    const lease = await claimOrThrow(deps, 'a');
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      lease.startRenewal();
+      clock.advance(LEASE_MS + 1);
+      await claimOrThrow(deps, 'b');
+      vi.advanceTimersByTime(7_000);
+      // release() waits for the renewal in flight, then fails as the renewal did.
+      await expect(lease.release({ rows: 1 })).rejects.toThrow(/to b \(epoch 2\)/);
+      expect(() => lease.assertHeld()).toThrow(/to b/);
+      expect(log.lines.filter((l) => l.level === 'warn')).toEqual([]);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
