@@ -50,9 +50,12 @@ const GROUPS = {
     tests: ['test/sync/export-lease.test.ts', 'test/sync/verify.test.ts'],
   },
 };
-const name = process.env.MUTATION_GROUP ?? 'all';
-const group = name === 'all' ? { mutate: ALL_MODULES.map((m) => `${m}/**/*.ts`), tests: UNIT_TESTS } : GROUPS[name];
-if (!group) throw new Error(`MUTATION_GROUP ${name} is not one of all, ${Object.keys(GROUPS).join(', ')}`);
+const groupName = process.env.MUTATION_GROUP ?? 'all';
+// MUTATION_LABEL names the reports and the incremental file of a run with its own MUTATION_TESTS (a baseline).
+const name = process.env.MUTATION_LABEL ?? groupName;
+const group =
+  groupName === 'all' ? { mutate: ALL_MODULES.map((m) => `${m}/**/*.ts`), tests: UNIT_TESTS } : GROUPS[groupName];
+if (!group) throw new Error(`MUTATION_GROUP ${groupName} is not one of all, ${Object.keys(GROUPS).join(', ')}`);
 // Read by test/mutation/vitest.config.ts in the test runner processes (started after this file is read).
 process.env.MUTATION_TESTS = process.env.MUTATION_TESTS ?? group.tests.join(',');
 
