@@ -3,11 +3,36 @@
 // directions), `local.settings.json.example` uses no other names, and the README documents each one (test/config).
 import { z } from 'zod';
 import { type HostConfig, readHostConfig } from './host-config.js';
+import { redactText } from './http/redact.js';
 
-const bool = z
-  .union([z.boolean(), z.string()])
-  .transform((v) => (typeof v === 'boolean' ? v : ['1', 'true', 'yes', 'on'].includes(v.trim().toLowerCase())));
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+// A switch is true/false/1/0 (any case); anything else is refused, never read as false.
+const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  const text = v.trim().toLowerCase();
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0') return false;
+  ctx.addIssue({ code: 'custom', message: 'expected true, false, 1 or 0' });
+  return z.NEVER;
+});
+const wholeNumber = (min: number, max: number) => `expected a whole number from ${min} to ${max}`;
+const int = (min: number, max: number) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: wholeNumber(min, max) });
+      return z.NEVER;
+    }
+    return n;
+  });
+const decimal = (min: number, max: number) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isFinite(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `expected a number from ${min} to ${max}, e.g. 0.01` });
+      return z.NEVER;
+    }
+    return n;
+  });
 const optionalString = z
   .string()
   .optional()
@@ -15,26 +40,58 @@ const optionalString = z
 const yearMonth = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'expected YYYY-MM');
 const httpUrl = z
   .string()
-  .url()
-  .transform((v) => v.replace(/\/+$/, ''));
+  .refine(
+    (v) => /^https?:\/\/[^/\s]/i.test(v.trim()) && URL.canParse(v.trim()),
+    'expected an http(s) URL, e.g. https://host',
+  )
+  .transform((v) => v.trim().replace(/\/+$/, ''));
+
+/**
+ * A storage connection string as the Storage SDKs read it: `UseDevelopmentStorage=true`, or `Key=value;` pairs
+ * naming the account (AccountName + AccountKey, or a SharedAccessSignature) or its endpoints.
+ */
+function connectionStringProblem(value: string): string | undefined {
+  if (/^\s*UseDevelopmentStorage\s*=\s*true\s*;?\s*$/i.test(value)) return undefined;
+  const pairs = new Map<string, string>();
+  for (const segment of value.split(';')) {
+    if (!segment.trim()) continue;
+    const at = segment.indexOf('=');
+    if (at <= 0) return `"${segment.trim().slice(0, 40)}" is not Key=value`;
+    pairs.set(segment.slice(0, at).trim().toLowerCase(), segment.slice(at + 1).trim());
+  }
+  const hasEndpoint = ['blobendpoint', 'queueendpoint', 'tableendpoint'].some((k) => pairs.has(k));
+  if (!pairs.has('accountname') && !hasEndpoint) return 'it names no AccountName and no BlobEndpoint';
+  if (!pairs.has('accountkey') && !pairs.has('sharedaccesssignature'))
+    return 'it has no AccountKey and no SharedAccessSignature';
+  for (const key of ['blobendpoint', 'queueendpoint', 'tableendpoint']) {
+    const url = pairs.get(key);
+    if (url !== undefined && !URL.canParse(url)) return `its ${key} is not a URL`;
+  }
+  return undefined;
+}
+const connectionString = optionalString.superRefine((v, ctx) => {
+  const problem = v === undefined ? undefined : connectionStringProblem(v);
+  if (problem) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        `not a storage connection string (${problem}): expected UseDevelopmentStorage=true (Azurite) or ` +
+        '"DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net"',
+    });
+  }
+});
 
 /** How the app-only credential is obtained (see src/auth/). */
-export const AUTH_MODES = [
-  'client-secret',
-  'certificate',
-  'workload-identity',
-  'static-token',
-  'managed-identity',
-] as const;
+export const AUTH_MODES = ['client-secret', 'certificate', 'workload-identity', 'static-token'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
 /** App setting name → schema. Keys are exactly the names in the Bicep app settings. */
 export const settingsSchema = z.object({
   // Storage: a connection string, or the identity-based form the Functions host also uses.
-  AzureWebJobsStorage: optionalString,
-  AzureWebJobsStorage__blobServiceUri: optionalString,
-  AzureWebJobsStorage__queueServiceUri: optionalString,
-  AzureWebJobsStorage__tableServiceUri: optionalString,
+  AzureWebJobsStorage: connectionString,
+  AzureWebJobsStorage__blobServiceUri: httpUrl.optional(),
+  AzureWebJobsStorage__queueServiceUri: httpUrl.optional(),
+  AzureWebJobsStorage__tableServiceUri: httpUrl.optional(),
   AzureWebJobsStorage__clientId: optionalString,
   AzureWebJobsStorage__credential: optionalString,
   INVOICE_CONTAINER: z
@@ -55,7 +112,24 @@ export const settingsSchema = z.object({
   GRAPH_API_URL: httpUrl.default('https://graph.microsoft.com'),
 
   // Auth (src/auth/). Secrets are Key Vault references in Azure, never literal values.
-  AUTH_MODE: z.enum(AUTH_MODES).default('client-secret'),
+  AUTH_MODE: z
+    .string()
+    .transform((v, ctx) => {
+      const mode = v.trim().toLowerCase();
+      if ((AUTH_MODES as readonly string[]).includes(mode)) return mode as AuthMode;
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          `expected one of ${AUTH_MODES.join(', ')}` +
+          (mode === 'managed-identity'
+            ? ': Partner Center only accepts tokens of an app registration in the partner tenant, and a managed ' +
+              'identity is not one; workload-identity makes the managed identity (MANAGED_IDENTITY_CLIENT_ID) a ' +
+              'federated credential of the app registration (PARTNER_CLIENT_ID), so no secret is stored'
+            : ''),
+      });
+      return z.NEVER;
+    })
+    .default('client-secret'),
   PARTNER_TENANT_ID: optionalString,
   PARTNER_CLIENT_ID: optionalString,
   PARTNER_CLIENT_SECRET: optionalString,
@@ -83,7 +157,7 @@ export const settingsSchema = z.object({
   /** Failed invoices and parts are retried by the timer (1 h, 2 h, 4 h ... at most 24 h apart) for this long. */
   FAILED_RETRY_DAYS: int(0, 90).default(7),
   /** Line items may differ from the invoice's totalCharges by at most this, in the invoice currency. */
-  RECONCILIATION_TOLERANCE: z.coerce.number().min(0).max(1_000_000).default(0.01),
+  RECONCILIATION_TOLERANCE: decimal(0, 1_000_000).default(0.01),
   // Bounds on what one response may grow to; a response beyond them fails with a clear error, never exhausts memory.
   MAX_LINE_BYTES: int(1024, 1024 ** 3).default(4 * 1024 ** 2),
   MAX_PAGE_BYTES: int(64 * 1024, 512 * 1024 ** 2).default(256 * 1024 ** 2),
@@ -125,7 +199,13 @@ export function loadSettings(
   }
   const parsed = settingsSchema.safeParse(picked);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    const problems = parsed.error.issues
+      .map((i) => {
+        const name = i.path.join('.');
+        const value = picked[name];
+        return `  ${name}: ${i.message}${value === undefined ? '' : ` (got ${JSON.stringify(settingValueForMessage(name, value))})`}`;
+      })
+      .join('\n');
     throw new ConfigError(`Invalid app settings:\n${problems}`);
   }
   const settings = { ...parsed.data, host };
@@ -144,6 +224,23 @@ export function loadSettings(
     );
   }
   return settings;
+}
+
+/** Settings whose whole value is a credential: never echoed. */
+const SECRET_SETTINGS = new Set(['PARTNER_CLIENT_SECRET', 'PARTNER_CENTER_ACCESS_TOKEN', 'GRAPH_ACCESS_TOKEN']);
+
+/**
+ * A setting's value as an error message may show it: secrets as their length only, a connection string with its
+ * AccountKey / SharedAccessSignature removed, long values cut, anything token-like redacted.
+ */
+export function settingValueForMessage(name: string, value: string): string {
+  if (SECRET_SETTINGS.has(name)) return `<redacted, ${value.length} characters>`;
+  let shown = value;
+  if (name === 'AzureWebJobsStorage') {
+    shown = shown.replace(/((?:AccountKey|SharedAccessSignature)\s*=)[^;]*/gi, '$1REDACTED');
+  }
+  shown = redactText(shown);
+  return shown.length > 120 ? `${shown.slice(0, 117)}...` : shown;
 }
 
 /** Seconds kept free at the end of an invocation, between its last page and the host's functionTimeout. */

@@ -71,19 +71,31 @@ export interface Credentials {
   refreshTokenAgeDays(): Promise<number | undefined>;
 }
 
-function requireSettings(settings: AuthSettings, mode: string, names: (keyof AuthSettings)[]): void {
-  const missing = names.filter((n) => !settings[n]);
-  if (missing.length > 0) throw new ConfigError(`AUTH_MODE=${mode} needs app settings: ${missing.join(', ')}`);
+/** Every setting the chosen AUTH_MODE (and App+User) needs that is not set, all at once. */
+export function missingAuthSettings(settings: AuthSettings): (keyof AuthSettings)[] {
+  const needed: (keyof AuthSettings)[] =
+    settings.AUTH_MODE === 'static-token'
+      ? ['PARTNER_CENTER_ACCESS_TOKEN', 'GRAPH_ACCESS_TOKEN']
+      : [
+          'PARTNER_TENANT_ID',
+          'PARTNER_CLIENT_ID',
+          ...(settings.AUTH_MODE === 'client-secret' ? (['PARTNER_CLIENT_SECRET'] as const) : []),
+          ...(settings.AUTH_MODE === 'certificate' ? (['PARTNER_CLIENT_CERTIFICATE_PATH'] as const) : []),
+          ...(settings.APP_USER_ENABLED ? (['KEY_VAULT_URL'] as const) : []),
+        ];
+  return needed.filter((name) => !settings[name]);
 }
 
 export function createCredentials(settings: AuthSettings, options: CredentialOptions = {}): Credentials {
   const mode = settings.AUTH_MODE;
-  if (mode === 'managed-identity') {
+  // An injected secret store (tests) stands in for the vault.
+  const missing = missingAuthSettings(settings).filter((n) => !(n === 'KEY_VAULT_URL' && options.secretStore));
+  if (missing.length > 0) {
     throw new ConfigError(
-      'AUTH_MODE=managed-identity cannot call Partner Center: the API only accepts tokens for an app registration ' +
-        'in the partner tenant, and a managed identity is not one. Use AUTH_MODE=workload-identity instead: the ' +
-        'managed identity (MANAGED_IDENTITY_CLIENT_ID) becomes a federated credential of the app registration ' +
-        '(PARTNER_CLIENT_ID), so no secret is stored anywhere.',
+      `AUTH_MODE=${mode} needs app settings: ${missing.join(', ')}` +
+        (missing.includes('KEY_VAULT_URL')
+          ? ' (KEY_VAULT_URL: where the App+User refresh token is kept; set APP_USER_ENABLED=false to run app-only)'
+          : ''),
     );
   }
   if (mode === 'static-token') {
@@ -104,7 +116,6 @@ export function createCredentials(settings: AuthSettings, options: CredentialOpt
     };
   }
 
-  requireSettings(settings, mode, ['PARTNER_TENANT_ID', 'PARTNER_CLIENT_ID']);
   const tenantId = settings.PARTNER_TENANT_ID!;
   const clientId = settings.PARTNER_CLIENT_ID!;
   const identityOptions = {
@@ -116,12 +127,10 @@ export function createCredentials(settings: AuthSettings, options: CredentialOpt
   let app: TokenCredential;
   switch (mode) {
     case 'client-secret': {
-      requireSettings(settings, mode, ['PARTNER_CLIENT_SECRET']);
       app = new ClientSecretCredential(tenantId, clientId, settings.PARTNER_CLIENT_SECRET!, identityOptions);
       break;
     }
     case 'certificate': {
-      requireSettings(settings, mode, ['PARTNER_CLIENT_CERTIFICATE_PATH']);
       const certificatePath = settings.PARTNER_CLIENT_CERTIFICATE_PATH!;
       // Fail at start-up, not at the first token request, when the PEM lacks the key or the certificate.
       certificateProof(certificatePath);

@@ -1,4 +1,4 @@
 // Entry point of the `csp-invoice-sync` command.
 import { main } from './main.js';
 
-await main();
+process.exitCode = await main();

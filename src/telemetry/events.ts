@@ -19,6 +19,7 @@ export const SYNC_EVENTS = {
     'attempts',
     'correlationId',
   ],
+  PartProgress: ['invoiceId', 'partId', 'api', 'rows', 'blocks', 'bytes', 'correlationId'],
   PartUnsettled: ['invoiceId', 'partId', 'api'],
   PartDataChanged: ['invoiceId', 'partId', 'previousEtag', 'newEtag', 'keptAs', 'correlationId'],
   ReconciliationMismatch: [
@@ -38,13 +39,14 @@ export const SYNC_EVENTS = {
 export type SyncEventName = keyof typeof SYNC_EVENTS;
 
 /**
- * The one high-volume event: one per HTTP attempt. It stays on the Functions host's sampled trace path; queries
- * weigh its rows with itemCount. Every other event is what alerts and metrics count, and is sent unsampled
- * (src/telemetry/azure-monitor.ts) as a customEvents row.
+ * The high-volume events: one per HTTP attempt, and one per staged page (PartProgress, which the CLI's progress
+ * reads). They stay on the Functions host's sampled trace path; queries weigh their rows with itemCount. Every
+ * other event is what alerts and metrics count, and is sent unsampled (src/telemetry/azure-monitor.ts) as a
+ * customEvents row.
  */
-export const SAMPLED_EVENTS: readonly SyncEventName[] = ['HttpRequest'];
+export const SAMPLED_EVENTS: readonly SyncEventName[] = ['HttpRequest', 'PartProgress'];
 
-/** Whether an event must never be sampled away (every event but the per-attempt HttpRequest). */
+/** Whether an event must never be sampled away (every event but the per-attempt and per-page ones). */
 export function isUnsampledEvent(name: string): boolean {
   return !(SAMPLED_EVENTS as readonly string[]).includes(name);
 }

@@ -10,9 +10,20 @@ export interface EndpointStats {
 }
 
 export interface TelemetrySummary {
-  invoices: { discovered: number; queued: number; completed: number; failed: number; unsettled: number };
+  invoices: {
+    discovered: number;
+    queued: number;
+    completed: number;
+    failed: number;
+    unsettled: number;
+    mismatch: number;
+  };
   parts: { exported: number; unsettled: number; rows: number; bytes: number; slowestMs: number };
-  http: EndpointStats & { byEndpoint: Record<string, EndpointStats> };
+  /**
+   * failedCalls: calls (one request id, all its attempts) whose last attempt failed; recoveredAttempts: failed
+   * attempts of calls that then succeeded on a retry.
+   */
+  http: EndpointStats & { failedCalls: number; recoveredAttempts: number; byEndpoint: Record<string, EndpointStats> };
   pdfAgeMs: { count: number; p50?: number; p99?: number; max?: number };
   refreshTokenAgeDays?: number;
 }
@@ -47,12 +58,15 @@ export class TelemetryCollector {
 
   summary(): TelemetrySummary {
     const s: TelemetrySummary = {
-      invoices: { discovered: 0, queued: 0, completed: 0, failed: 0, unsettled: 0 },
+      invoices: { discovered: 0, queued: 0, completed: 0, failed: 0, unsettled: 0, mismatch: 0 },
       parts: { exported: 0, unsettled: 0, rows: 0, bytes: 0, slowestMs: 0 },
-      http: { requests: 0, retries: 0, throttled: 0, failed: 0, byEndpoint: {} },
+      http: { requests: 0, retries: 0, throttled: 0, failed: 0, failedCalls: 0, recoveredAttempts: 0, byEndpoint: {} },
       pdfAgeMs: { count: 0 },
     };
     const pdfAges: number[] = [];
+    // The last attempt of each call (the pipeline reuses a call's request id on every retry).
+    const calls = new Map<string, { failedAttempts: number; lastFailed: boolean }>();
+    let failedWithoutId = 0;
     for (const { name, properties: p } of this.events) {
       switch (name) {
         case 'InvoiceDiscovered':
@@ -65,6 +79,7 @@ export class TelemetryCollector {
           if (p.state === 'complete') s.invoices.completed++;
           else if (p.state === 'failed') s.invoices.failed++;
           else if (p.state === 'unsettled') s.invoices.unsettled++;
+          else if (p.state === 'mismatch') s.invoices.mismatch++;
           break;
         case 'PartExported':
           s.parts.exported++;
@@ -89,6 +104,10 @@ export class TelemetryCollector {
           const throttled = p.throttled === true ? 1 : 0;
           const status = num(p.status);
           const failed = status === 0 || status >= 400 ? 1 : 0;
+          if (typeof p.requestId === 'string' && p.requestId) {
+            const call = calls.get(p.requestId) ?? { failedAttempts: 0, lastFailed: false };
+            calls.set(p.requestId, { failedAttempts: call.failedAttempts + failed, lastFailed: failed === 1 });
+          } else failedWithoutId += failed;
           for (const target of [stats, s.http]) {
             target.requests++;
             target.retries += retry;
@@ -99,6 +118,8 @@ export class TelemetryCollector {
         }
       }
     }
+    s.http.failedCalls = failedWithoutId + [...calls.values()].filter((c) => c.lastFailed).length;
+    s.http.recoveredAttempts = [...calls.values()].reduce((n, c) => n + (c.lastFailed ? 0 : c.failedAttempts), 0);
     pdfAges.sort((a, b) => a - b);
     s.pdfAgeMs = {
       count: pdfAges.length,
@@ -113,10 +134,17 @@ export class TelemetryCollector {
 /** A few plain lines for a terminal (the CLI's run summary). */
 export function formatSummary(s: TelemetrySummary): string[] {
   const lines = [
-    `invoices: ${s.invoices.discovered} discovered, ${s.invoices.completed} completed, ${s.invoices.failed} failed, ${s.invoices.unsettled} unsettled`,
+    `invoices: ${s.invoices.discovered} discovered, ${s.invoices.completed} completed, ${s.invoices.failed} failed, ${s.invoices.unsettled} unsettled, ${s.invoices.mismatch} mismatch`,
     `parts: ${s.parts.exported} exported (${s.parts.rows} rows, ${s.parts.bytes} bytes, slowest ${s.parts.slowestMs} ms), ${s.parts.unsettled} unsettled`,
     `http: ${s.http.requests} requests, ${s.http.retries} retries, ${s.http.throttled} throttled (429), ${s.http.failed} failed attempts`,
   ];
+  if (s.http.failed > 0) {
+    // An attempt that failed (a 429, a 5xx, a lost connection, or a 4xx) is not a failed call: most are retried.
+    lines.push(
+      `  failed attempts (an error or no response): ${s.http.recoveredAttempts} recovered (a retry of the call ` +
+        `succeeded), ${s.http.failedCalls} call${s.http.failedCalls === 1 ? '' : 's'} failed for good`,
+    );
+  }
   if (s.pdfAgeMs.count > 0) {
     lines.push(`pdf age at save: p50 ${s.pdfAgeMs.p50} ms, p99 ${s.pdfAgeMs.p99} ms (link expires after 30 min)`);
   }

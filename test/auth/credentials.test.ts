@@ -91,7 +91,13 @@ describe('createCredentials', () => {
     expect(credentials.partnerCenterAppUser).toBeInstanceOf(RefreshTokenCredential);
     expect(() => certificateProof(path.join(dir, 'missing.pem'))).toThrowError(ConfigError);
     expect(() => certificateProof(certOnlyPath)).toThrowError(/both the private key and the certificate/);
-    const broken = { ...base, ...ids, AUTH_MODE: 'certificate', PARTNER_CLIENT_CERTIFICATE_PATH: certOnlyPath };
+    const broken = {
+      ...base,
+      ...ids,
+      AUTH_MODE: 'certificate',
+      KEY_VAULT_URL: 'https://x.vault.azure.net',
+      PARTNER_CLIENT_CERTIFICATE_PATH: certOnlyPath,
+    };
     expect(() => createCredentials(loadSettings(broken))).toThrowError(/both the private key and the certificate/);
   });
 

@@ -164,7 +164,7 @@ export async function startStandalone(args: string[]): Promise<Standalone> {
     `  simulator clock: ${new Date(simNow).toISOString()}${pinned ? ' (pinned by --start-time; runs on from there)' : ' (real time)'}`,
     azurite
       ? `  Azurite:         ${azurite.blobEndpoint} (data in ${azurite.location}, removed on stop)`
-      : '  Azurite:         not started: run `npx azurite --silent --location .azurite` (default ports), or pass --azurite',
+      : '  Azurite:         not started: run `npx azurite --silent --skipApiVersionCheck --disableTelemetry --location .azurite` (default ports), or pass --azurite',
     '',
     `App settings (environment or local.settings.json "Values"); the tokens are valid until ${validUntil}:`,
     ...Object.entries(settings).map(([name, value]) => `  ${name}=${value}`),

@@ -139,8 +139,8 @@ describe('the unsampled channel', () => {
     await unsampled.shutdown();
   });
 
-  it('treats every event but the per-attempt HttpRequest as unsampled', () => {
-    expect(Object.keys(SYNC_EVENTS).filter((n) => !isUnsampledEvent(n))).toEqual(['HttpRequest']);
+  it('treats every event but the per-attempt HttpRequest and the per-page PartProgress as unsampled', () => {
+    expect(Object.keys(SYNC_EVENTS).filter((n) => !isUnsampledEvent(n))).toEqual(['PartProgress', 'HttpRequest']);
   });
 
   it('is a no-op without a connection string: every line goes to the host as before', async () => {

@@ -138,6 +138,14 @@ async function stagePages(
       progress = advance(progress, { ...current, bytes: current.ndjson.length }, lease.epoch);
       const savedAt = new Date(deps.now()).toISOString();
       await lease.update(() => ({ progress: encodeProgress(progress), progressAt: savedAt }));
+      // Rows and blocks staged so far in this part (across deliveries): the CLI's progress inside a long export.
+      deps.log.event('PartProgress', {
+        ...partLog(ctx),
+        api: source.api,
+        rows: progress.rows,
+        blocks: progress.blocks,
+        bytes: progress.bytes,
+      });
       if (handOver) {
         await pages.return?.();
         await continueLater(ctx, 0);
