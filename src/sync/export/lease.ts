@@ -168,7 +168,8 @@ export class PartLease {
   }
 
   stopRenewal(): void {
-    if (this.#renewal) clearInterval(this.#renewal);
+    // clearInterval(undefined) does nothing: no need to ask first.
+    clearInterval(this.#renewal);
     this.#renewal = undefined;
   }
 
