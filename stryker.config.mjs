@@ -58,6 +58,9 @@ const group =
 if (!group) throw new Error(`MUTATION_GROUP ${groupName} is not one of all, ${Object.keys(GROUPS).join(', ')}`);
 // Read by test/mutation/vitest.config.ts in the test runner processes (started after this file is read).
 process.env.MUTATION_TESTS = process.env.MUTATION_TESTS ?? group.tests.join(',');
+// The groups' tests each use their own container and table, so one Azurite can serve the whole run; the full unit
+// set cannot share one (test/storage/clients.test.ts lists every queue of the account).
+process.env.MUTATION_SHARED_AZURITE = groupName === 'all' ? '0' : '1';
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {

@@ -9,6 +9,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Set by stryker.config.mjs for the module group being mutated; by hand: MUTATION_TESTS=a.test.ts,b.test.ts.
     include: (process.env.MUTATION_TESTS ?? 'test/http/**/*.test.ts').split(','),
-    globalSetup: ['test/mutation/azurite.global.ts'],
+    // One Azurite for the run, for the groups whose tests never list what the account holds (stryker.config.mjs).
+    globalSetup: process.env.MUTATION_SHARED_AZURITE === '1' ? ['test/mutation/azurite.global.ts'] : [],
   },
 });
