@@ -85,6 +85,10 @@ param settleDeadlineHours int = 72
 param settleWindowDays int = 45
 @description('Hosts a signed PDF link or a manifest blob may point at (src/http/link-policy.ts).')
 param allowedLinkHosts string = '*.blob.${environment().suffixes.storage},api.partnercenter.microsoft.com'
+@description('NCRONTAB schedule of the daily unbilled snapshots (UTC); empty = off.')
+param unbilledSchedule string = '0 30 1 * * *'
+@description('Currencies to snapshot unbilled data in, comma-separated (e.g. USD,EUR); empty = those of the invoices of the last 3 months.')
+param unbilledCurrencies string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -197,6 +201,8 @@ module functionApp 'modules/function-app.bicep' = {
     settleDeadlineHours: settleDeadlineHours
     settleWindowDays: settleWindowDays
     allowedLinkHosts: allowedLinkHosts
+    unbilledSchedule: unbilledSchedule
+    unbilledCurrencies: unbilledCurrencies
   }
 }
 

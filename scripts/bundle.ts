@@ -1,4 +1,4 @@
-// Builds what azd deploys (azure.yaml `dist: dist/app`): one esbuild bundle of the three functions with every
+// Builds what azd deploys (azure.yaml `dist: dist/app`): one esbuild bundle of the functions with every
 // dependency inside, host.json, the .funcignore, and a package.json of its own that has no dependencies and no build
 // script. Flex Consumption's remote build (Oryx: `npm install`, then `npm run build` when there is one) therefore
 // installs nothing and compiles nothing: the code that runs in Azure is exactly the bundle tested here, with the

@@ -6,8 +6,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runPass } from '../src/app/run-pass.js';
 import { runCommand } from '../src/cli/main.js';
 import { formatBytes } from '../src/cli/report.js';
+import { latestUnbilledSnapshots, unbilledTable } from '../src/cli/unbilled-status.js';
 import { loadSettings } from '../src/config.js';
 import { apiFault, startSimulator, throttle } from '../test/simulator/index.js';
 import { startAzurite } from '../test/support/azurite.js';
@@ -51,6 +53,19 @@ export async function demo(options: DemoOptions = {}): Promise<number> {
         '(the simulator holds back 117.25): its reconciliation is reported as measured, and `run` exits 3.\n',
     );
 
+    // Month to date: today's unbilled snapshot (what the unbilledSnapshots timer does), on the simulator's clock so
+    // "current" is the month the simulator serves.
+    err('\nTaking the unbilled snapshot of the day (usage and billing, current and last month)...\n');
+    await runPass(
+      {
+        ...deps,
+        now: sim.clock.now,
+        settings: { ...deps.settings, UNBILLED_CURRENCIES: deps.settings.UNBILLED_CURRENCIES ?? ['USD'] },
+      },
+      { skipDetect: true, unbilledSnapshots: true, retryVisibilitySeconds: 0 },
+    );
+    out(`\n${unbilledTable(await latestUnbilledSnapshots(deps.storage.ledger))}\n`);
+
     out(`\nWhat landed in container "${settings.INVOICE_CONTAINER}" (${azurite.blobEndpoint}):\n`);
     const byKind = new Map<string, { count: number; bytes: number }>();
     const blobs: { name: string; bytes: number }[] = [];
@@ -89,7 +104,8 @@ export async function demo(options: DemoOptions = {}): Promise<number> {
       out(
         `\nKept ${blobs.length} files (NDJSON, Parquet, manifests, PDFs) under ${dir}, in the container's layout.\n` +
           'Query them with DuckDB (the `duckdb` CLI, or @duckdb/node-api), e.g. the README query per customer and month:\n\n' +
-          `SET VARIABLE invoices = '${dir.replaceAll("'", "''")}';\n${query}\n`,
+          `SET VARIABLE invoices = '${dir.replaceAll("'", "''")}';\n${query}\n` +
+          '(unbilled beside billed: the `unbilled-vs-billed` query in the README)\n',
       );
     } else {
       out('Keep the files to query them: npm run demo -- --keep DIR\n');

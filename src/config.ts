@@ -172,10 +172,24 @@ export const settingsSchema = z.object({
   // Links are followed only to these host patterns (comma-separated globs), plus the configured API hosts.
   ALLOWED_LINK_HOSTS: z.string().default('*.blob.core.windows.net,api.partnercenter.microsoft.com'),
   ALLOW_INSECURE_LOOPBACK: bool.default(false),
+
+  // Month to date: daily snapshots of the unbilled exports (src/sync/unbilled/). An empty schedule turns them off.
+  UNBILLED_SCHEDULE: z.string().trim().default('0 30 1 * * *'),
+  /** Comma-separated ISO currency codes; absent: the currencies of the ledger's invoices of the last 3 months. */
+  UNBILLED_CURRENCIES: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z]{3}(\s*,\s*[A-Za-z]{3})*$/, 'expected ISO currency codes separated by commas, e.g. USD,EUR')
+      .transform((v) => [...new Set(v.split(',').map((c) => c.trim().toUpperCase()))])
+      .optional(),
+  ),
 });
 
 /** The app settings, plus the host.json facts they are checked against (one owner: host.json). */
 export type Settings = z.infer<typeof settingsSchema> & { readonly host: HostConfig };
+
+/** Settings for which an empty value means "off" rather than "use the default". */
+const EMPTY_MEANS_OFF: ReadonlySet<string> = new Set(['UNBILLED_SCHEDULE']);
 
 /** The names of every setting the code reads (used by the settings-drift test against the Bicep). */
 export const SETTING_NAMES = Object.keys(settingsSchema.shape) as (keyof z.infer<typeof settingsSchema>)[];
@@ -195,7 +209,7 @@ export function loadSettings(
   const picked: Record<string, string> = {};
   for (const name of SETTING_NAMES) {
     const value = env[name];
-    if (value !== undefined && value !== '') picked[name] = value;
+    if (value !== undefined && (value !== '' || EMPTY_MEANS_OFF.has(name))) picked[name] = value;
   }
   const parsed = settingsSchema.safeParse(picked);
   if (!parsed.success) {

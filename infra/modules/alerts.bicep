@@ -1,5 +1,6 @@
 // Alert rules that mail the operator at once: a message dead-lettered to a poison queue, an invoice that
-// failed or stayed unsettled past SETTLE_DEADLINE_HOURS, an invoice whose line items do not add up (mismatch), the refresh token nearing expiry (or rejected), and
+// failed or stayed unsettled past SETTLE_DEADLINE_HOURS, an invoice whose line items do not add up (mismatch), an
+// unbilled snapshot that failed, the refresh token nearing expiry (or rejected), and
 // function failures. The log rules match the events and lines written by src/app/handlers.ts and src/auth/.
 
 param location string
@@ -51,6 +52,18 @@ union
 union
     (customEvents | where name == "ReconciliationMismatch"),
     (traces | where message startswith "event:ReconciliationMismatch")
+| summarize items = sum(itemCount)
+'''
+  }
+  {
+    name: 'unbilled-snapshot-failed'
+    displayName: 'Unbilled snapshot failed'
+    severity: 3
+    description: 'A daily unbilled snapshot (usage or billing of a currency and month) gave up or had no data in time; it has no manifest.json. The next UNBILLED_SCHEDULE run of the day retries it; `csp-invoice-sync status` shows its last error.'
+    query: '''
+union
+    (customEvents | where name == "UnbilledSnapshotFailed"),
+    (traces | where message startswith "event:UnbilledSnapshotFailed")
 | summarize items = sum(itemCount)
 '''
   }

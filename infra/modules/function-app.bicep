@@ -50,6 +50,8 @@ param v2UsageFrom string
 param settleDeadlineHours int
 param settleWindowDays int
 param allowedLinkHosts string
+param unbilledSchedule string
+param unbilledCurrencies string
 
 // Flex Consumption offers exactly these instance memory sizes (learn.microsoft.com/azure/azure-functions/flex-consumption-plan).
 @allowed([
@@ -107,6 +109,8 @@ var codeSettings = {
   SETTLE_DEADLINE_HOURS: string(settleDeadlineHours)
   SETTLE_WINDOW_DAYS: string(settleWindowDays)
   ALLOWED_LINK_HOSTS: allowedLinkHosts
+  UNBILLED_SCHEDULE: unbilledSchedule
+  UNBILLED_CURRENCIES: unbilledCurrencies
 }
 
 var secretSettings = authMode == 'client-secret'

@@ -45,6 +45,12 @@ var tiles = [
     query: loadTextContent('../../docs/queries/refresh-token-age.kql')
     visualization: 'table'
   }
+  {
+    name: 'unbilled-snapshots'
+    title: 'Unbilled snapshots: the latest per month and currency, and failures (30 days)'
+    query: loadTextContent('../../docs/queries/unbilled-snapshots.kql')
+    visualization: 'table'
+  }
 ]
 
 var workbook = {

@@ -16,6 +16,7 @@ import {
   parseMessage,
 } from '../sync/messages.js';
 import { recordSyncFailure, syncInvoice } from '../sync/sync-invoice.js';
+import { takeUnbilledSnapshots } from '../sync/unbilled/snapshots.js';
 import { invocationScope } from './invocation-logger.js';
 
 function invocationInfo(context: InvocationContext, now: number): InvocationInfo {
@@ -29,6 +30,7 @@ function invocationInfo(context: InvocationContext, now: number): InvocationInfo
 
 export interface SyncHandlers {
   detectInvoices(timer: Timer, context: InvocationContext): Promise<void>;
+  unbilledSnapshots(timer: Timer, context: InvocationContext): Promise<void>;
   syncInvoice(payload: unknown, context: InvocationContext): Promise<void>;
   exportLineItems(payload: unknown, context: InvocationContext): Promise<void>;
 }
@@ -44,6 +46,12 @@ export function createHandlers(getDeps: () => Promise<SyncDeps>): SyncHandlers {
       const deps = await getDeps();
       if (timer.isPastDue) deps.log.warn('Timer is past due; running now');
       await detectInvoices(deps);
+    }),
+
+    unbilledSnapshots: inScope(async (timer: Timer, _context: InvocationContext) => {
+      const deps = await getDeps();
+      if (timer.isPastDue) deps.log.warn('Unbilled snapshot timer is past due; running now');
+      await takeUnbilledSnapshots(deps);
     }),
 
     syncInvoice: inScope(async (payload: unknown, context: InvocationContext) => {

@@ -5,6 +5,7 @@ import type { InvoiceEntity } from '../storage/invoices.js';
 import type { PartEntity } from '../storage/parts.js';
 import type { SyncDeps } from '../sync/deps.js';
 import { type DetectResult, detectInvoices } from '../sync/detect-invoices.js';
+import { takeUnbilledSnapshots, type UnbilledRunResult } from '../sync/unbilled/snapshots.js';
 import { createHandlers } from './handlers.js';
 import { queueBindings } from './queue-bindings.js';
 import { type DrainStats, LocalQueueHost, type QueueOutcome } from './queue-host.js';
@@ -12,6 +13,8 @@ import { type DrainStats, LocalQueueHost, type QueueOutcome } from './queue-host
 export interface PassOptions {
   /** Skip listing and only drain what is queued (used by `resync` and after a crash). */
   skipDetect?: boolean;
+  /** Also take today's unbilled snapshots (what the unbilledSnapshots timer does) before draining. */
+  unbilledSnapshots?: boolean;
   concurrency?: number;
   retryVisibilitySeconds?: number;
   maxDurationMs?: number;
@@ -22,6 +25,7 @@ export interface PassOptions {
 
 export interface PassResult {
   detect?: DetectResult;
+  unbilled?: UnbilledRunResult;
   drain: DrainStats;
   invoices: InvoiceEntity[];
   parts: PartEntity[];
@@ -31,6 +35,7 @@ export interface PassResult {
 export async function runPass(deps: SyncDeps, options: PassOptions = {}): Promise<PassResult> {
   await deps.storage.ensure();
   const detect = options.skipDetect ? undefined : await detectInvoices(deps);
+  const unbilled = options.unbilledSnapshots ? await takeUnbilledSnapshots(deps) : undefined;
   const handlers = createHandlers(async () => deps);
   const bindings = queueBindings(deps.storage, handlers);
   const host = new LocalQueueHost([bindings.syncInvoice, bindings.exportLineItems], {
@@ -46,6 +51,7 @@ export async function runPass(deps: SyncDeps, options: PassOptions = {}): Promis
   for (const invoice of invoices) parts.push(...(await deps.storage.ledger.listParts(invoice.invoiceId)));
   return {
     detect,
+    ...(unbilled ? { unbilled } : {}),
     drain,
     invoices,
     parts,

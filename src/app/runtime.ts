@@ -30,6 +30,16 @@ export function syncSchedule(env: Record<string, string | undefined> = process.e
   return settingsSchema.shape.SYNC_SCHEDULE.parse(env.SYNC_SCHEDULE || undefined);
 }
 
+/**
+ * NCRONTAB schedule of unbilledSnapshots: the UNBILLED_SCHEDULE app setting, once a day (01:30 UTC) by default;
+ * an empty value turns the snapshots off (undefined: the timer is not registered).
+ */
+export function unbilledSchedule(env: Record<string, string | undefined> = process.env): string | undefined {
+  const value = env.UNBILLED_SCHEDULE;
+  if (value !== undefined && value.trim() === '') return undefined;
+  return settingsSchema.shape.UNBILLED_SCHEDULE.parse(value);
+}
+
 /** The queue triggers as the registrations declare them: on host storage, one queue per job. */
 export const queueTriggers = {
   syncInvoice: { queueName: QUEUES.invoiceSync, connection: 'AzureWebJobsStorage' },

@@ -21,6 +21,7 @@ import { type CliIo, type ProgressOptions, progressLogger } from './progress.js'
 import { invoiceTable, mismatchLines, stateCounts, statusJson } from './report.js';
 import { resyncCommand } from './resync.js';
 import { probeStorage } from './storage-check.js';
+import { latestUnbilledSnapshots, unbilledTable } from './unbilled-status.js';
 
 export type { CliIo } from './progress.js';
 export { progressLogger } from './progress.js';
@@ -143,9 +144,13 @@ export async function statusCommand(
     invoices.push(invoice);
     parts.push(...(await storage.ledger.listParts(invoice.invoiceId)));
   }
-  if (options.json) io.out(`${JSON.stringify(statusJson(invoices, parts), null, 2)}\n`);
-  else if (invoices.length === 0) io.out('The ledger has no invoices yet.\n');
-  else printSummary(io, { invoices, parts }, io.isTTY);
+  const unbilled = await latestUnbilledSnapshots(storage.ledger);
+  if (options.json) io.out(`${JSON.stringify({ ...statusJson(invoices, parts), unbilled }, null, 2)}\n`);
+  else {
+    if (invoices.length === 0) io.out('The ledger has no invoices yet.\n');
+    else printSummary(io, { invoices, parts }, io.isTTY);
+    io.out(`${unbilledTable(unbilled, { color: io.isTTY })}\n`);
+  }
   return EXIT.ok;
 }
 

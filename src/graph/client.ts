@@ -29,6 +29,8 @@ export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 
 export type ExportKind = 'reconciliation' | 'usage';
 export type AttributeSet = 'full' | 'basic';
+/** The unbilled exports' `billingPeriod`: Graph takes only these two words, never a month. */
+export type UnbilledPeriod = 'current' | 'last';
 
 export interface GraphBillingClientOptions {
   /** `https://graph.microsoft.com` (a trailing `/v1.0` or `/beta` is kept as given). */
@@ -137,15 +139,53 @@ export class GraphBillingClient {
 
   /** POST the billed export; the service answers 202 with the operation's URL in `Location`. */
   async startExport(kind: ExportKind, invoiceId: string, options: StartExportOptions = {}): Promise<StartedExport> {
+    return this.#start(
+      kind,
+      'billed',
+      { invoiceId, attributeSet: options.attributeSet ?? 'full' },
+      `the ${kind} export of ${invoiceId}`,
+      options,
+    );
+  }
+
+  /**
+   * POST the unbilled export of a currency for `current` or `last` (the only billing periods Graph takes: never a
+   * month); the same operation, manifest and SAS-blob flow as the billed exports.
+   */
+  async startUnbilledExport(
+    kind: ExportKind,
+    target: { currencyCode: string; billingPeriod: UnbilledPeriod },
+    options: StartExportOptions = {},
+  ): Promise<StartedExport> {
+    return this.#start(
+      kind,
+      'unbilled',
+      {
+        currencyCode: target.currencyCode,
+        billingPeriod: target.billingPeriod,
+        attributeSet: options.attributeSet ?? 'full',
+      },
+      `the unbilled ${kind} export of ${target.currencyCode} (${target.billingPeriod})`,
+      options,
+    );
+  }
+
+  async #start(
+    kind: ExportKind,
+    scope: 'billed' | 'unbilled',
+    body: Record<string, string>,
+    what: string,
+    options: StartExportOptions,
+  ): Promise<StartedExport> {
     const area = kind === 'usage' ? 'usage' : 'reconciliation';
     const versioned = /\/(v1\.0|beta)$/.test(this.#baseUrl) ? this.#baseUrl : `${this.#baseUrl}/v1.0`;
-    const url = `${versioned}/reports/partners/billing/${area}/billed/export`;
+    const url = `${versioned}/reports/partners/billing/${area}/${scope}/export`;
     const { response } = await sendForText(
       this.#api,
       url,
       {
         method: 'POST',
-        body: JSON.stringify({ invoiceId, attributeSet: options.attributeSet ?? 'full' }),
+        body: JSON.stringify(body),
         headers: { 'Content-Type': 'application/json' },
         correlationId: options.correlationId,
         abortSignal: options.abortSignal,
@@ -154,7 +194,7 @@ export class GraphBillingClient {
     );
     const location = response.headers.get('location');
     if (!location) {
-      throw new UnexpectedOperationError(`Graph accepted the ${kind} export of ${invoiceId} without a Location header`);
+      throw new UnexpectedOperationError(`Graph accepted ${what} without a Location header`);
     }
     const operationLocation = this.#graphLink('operation Location', new URL(location, url)).href;
     return {

@@ -11,6 +11,7 @@ export {
   type OperationState,
   type StartExportOptions,
   type StartedExport,
+  type UnbilledPeriod,
 } from './client.js';
 export {
   DisallowedLinkError,

@@ -107,3 +107,27 @@ export function billingLinesPath(period: string, invoiceId: string): string {
 export function manifestPath(period: string, invoiceId: string): string {
   return `${invoiceFolder(period, invoiceId)}manifest.json`;
 }
+
+/**
+ * `unbilled/billing_period=YYYY-MM/snapshot=YYYY-MM-DD/currency=CUR/` (trailing slash): one unbilled snapshot. Under
+ * `unbilled/`, which the storage lifecycle rule `delete-unbilled` clears after UNBILLED_RETENTION_DAYS; the billed
+ * globs (`billing_period=STAR/invoice_id=STAR/...`) never match it.
+ */
+export function unbilledFolder(period: string, snapshotDate: string, currency: string): string {
+  assertPeriod(period);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(snapshotDate)) {
+    throw new InvalidPathError(`Invalid snapshot date ${describeValue(snapshotDate)}: expected YYYY-MM-DD.`);
+  }
+  if (!/^[A-Z]{3}$/.test(currency)) throw new InvalidPathError(`Invalid currency ${describeValue(currency)}`);
+  return `unbilled/billing_period=${period}/snapshot=${snapshotDate}/currency=${currency}/`;
+}
+
+/** `unbilled/.../line_item_type={usage|billing}/rows.ndjson`: one export of the snapshot, verbatim lines. */
+export function unbilledRowsPath(period: string, snapshotDate: string, currency: string, lineItemType: string): string {
+  assertSegment('line item type', lineItemType);
+  return `${unbilledFolder(period, snapshotDate, currency)}line_item_type=${lineItemType}/rows.ndjson`;
+}
+
+export function unbilledManifestPath(period: string, snapshotDate: string, currency: string): string {
+  return `${unbilledFolder(period, snapshotDate, currency)}manifest.json`;
+}

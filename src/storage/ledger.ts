@@ -15,6 +15,13 @@ import {
   rejectedItemSchema,
 } from './invoices.js';
 import { type NewPartEntity, type PartEntity, type PartPatch, partEntitySchema } from './parts.js';
+import {
+  type SnapshotEntity,
+  type SnapshotPatch,
+  snapshotEntitySchema,
+  UNBILLED_TRANSITIONS,
+  type UnbilledState,
+} from './unbilled.js';
 
 /** lastError is capped: callers pass redacted text, and a Table property is limited to 64 KiB. */
 export const MAX_LAST_ERROR_CHARS = 2000;
@@ -40,6 +47,7 @@ export class LedgerConflictError extends LedgerError {
 
 const INVOICE_PARTITION = 'invoice';
 const REJECTED_PARTITION = 'rejected';
+const UNBILLED_PARTITION = 'unbilled';
 const partPartition = (invoiceId: string) => `part-${invoiceId}`;
 // Characters Table Storage forbids in keys, plus controls.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
@@ -117,6 +125,24 @@ function parsePart(raw: Record<string, unknown>): PartEntity {
 
 function parseRejected(raw: Record<string, unknown>): RejectedItem {
   return rejectedItemSchema.parse({ ...fromTableProperties(raw), key: raw.rowKey });
+}
+
+function parseSnapshot(raw: Record<string, unknown>): SnapshotEntity {
+  const parsed = snapshotEntitySchema.safeParse({
+    ...fromTableProperties(raw),
+    snapshotKey: raw.rowKey,
+    etag: String(raw.etag ?? ''),
+  });
+  if (!parsed.success) {
+    throw new LedgerError(`Ledger unbilled snapshot ${String(raw.rowKey)} is malformed: ${parsed.error.message}`);
+  }
+  return parsed.data;
+}
+
+function checkSnapshotTransition(key: string, from: UnbilledState, to: UnbilledState): void {
+  if (from !== to && !UNBILLED_TRANSITIONS[from].includes(to)) {
+    throw new IllegalTransitionError(`Unbilled snapshot ${key} cannot move from ${from} to ${to} (see unbilled.ts)`);
+  }
 }
 
 function checkTransition(invoiceId: string, from: InvoiceState, to: InvoiceState): void {
@@ -277,6 +303,59 @@ export class Ledger {
     }
   }
 
+  // ---- unbilled snapshots (model: unbilled.ts; their parts are ordinary parts keyed by the snapshot key) ----
+
+  async getSnapshot(key: string): Promise<SnapshotEntity | undefined> {
+    assertSafeId(key, 'snapshot key');
+    const raw = await this.getRaw(UNBILLED_PARTITION, key);
+    return raw ? parseSnapshot(raw) : undefined;
+  }
+
+  /** Inserts the snapshot; returns false (and changes nothing) when that day's snapshot is already recorded. */
+  async tryInsertSnapshot(entity: Omit<SnapshotEntity, 'etag'>): Promise<boolean> {
+    const valid = truncateLastError(this.validateSnapshot(entity));
+    return this.tryCreate(UNBILLED_PARTITION, valid.snapshotKey, valid);
+  }
+
+  /** Same contract as updateInvoice, with the snapshot state machine of unbilled.ts. */
+  async updateSnapshot(
+    key: string,
+    mutate: (current: SnapshotEntity) => SnapshotPatch | undefined,
+  ): Promise<SnapshotEntity> {
+    assertSafeId(key, 'snapshot key');
+    return this.conditionalUpdate(
+      UNBILLED_PARTITION,
+      key,
+      parseSnapshot,
+      (current) => {
+        const patch = mutate(current);
+        if (patch === undefined) return undefined;
+        const next = truncateLastError(this.validateSnapshot({ ...current, ...patch, snapshotKey: key }));
+        checkSnapshotTransition(key, current.state, next.state);
+        return next;
+      },
+      `unbilled snapshot ${key}`,
+    );
+  }
+
+  /** Every unbilled snapshot, optionally of one billing period (and currency), in key (day) order. */
+  async *listSnapshots(options: { billingPeriod?: string; currency?: string } = {}): AsyncIterable<SnapshotEntity> {
+    let filter = odata`PartitionKey eq ${UNBILLED_PARTITION}`;
+    if (options.billingPeriod) filter += ` and ${odata`billingPeriod eq ${options.billingPeriod}`}`;
+    if (options.currency) filter += ` and ${odata`currency eq ${options.currency}`}`;
+    for await (const raw of this.table.listEntities({ queryOptions: { filter } })) {
+      yield parseSnapshot(raw as Record<string, unknown>);
+    }
+  }
+
+  private validateSnapshot(entity: Omit<SnapshotEntity, 'etag'>): SnapshotEntity {
+    const parsed = snapshotEntitySchema.safeParse(entity);
+    if (!parsed.success) {
+      throw new LedgerError(`Invalid unbilled snapshot ${entity.snapshotKey}: ${parsed.error.message}`);
+    }
+    return parsed.data;
+  }
+
   private validateInvoice(entity: NewInvoiceEntity): InvoiceEntity {
     const parsed = invoiceEntitySchema.safeParse(entity);
     if (!parsed.success) throw new LedgerError(`Invalid invoice entity ${entity.invoiceId}: ${parsed.error.message}`);
@@ -302,7 +381,7 @@ export class Ledger {
   }
 
   private async tryCreate(partitionKey: string, rowKey: string, fields: Record<string, unknown>): Promise<boolean> {
-    const { invoiceId: _i, partId: _p, ...stored } = fields;
+    const { invoiceId: _i, partId: _p, snapshotKey: _s, ...stored } = fields;
     try {
       await this.table.createEntity({ ...toTableProperties(stored), partitionKey, rowKey });
       return true;
@@ -325,7 +404,7 @@ export class Ledger {
       const current = parse(raw);
       const next = apply(current);
       if (next === undefined) return current;
-      const { invoiceId: _i, partId: _p, ...stored } = next;
+      const { invoiceId: _i, partId: _p, snapshotKey: _s, ...stored } = next;
       try {
         const response = await this.table.updateEntity(
           { ...toTableProperties(stored), partitionKey, rowKey },

@@ -166,6 +166,8 @@ export const partEntitySchema = z.object({
   /** The route decided by syncInvoice (v1 line items or a Graph v2 export); a failed v2 export may fall back to v1. */
   api: z.enum(['v1', 'v2']),
   v2Kind: z.enum(['reconciliation', 'usage']).optional(),
+  /** JSON of UnbilledTarget (unbilled.ts): set on the parts of an unbilled snapshot, which export unbilled data. */
+  unbilled: optionalText,
   /** Why this route (or why the part is unsupported). */
   routeReason: optionalText,
   /** JSON of the v1 request (LineItemRequest): how to read this part through v1, decided once at sync. */

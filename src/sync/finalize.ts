@@ -17,8 +17,11 @@ import {
 import { invoicePdfPath, manifestPath } from '../storage/layout.js';
 import { writeJsonBlob } from '../storage/ndjson-writer.js';
 import { decodeHistory, type PartEntity, PENDING, type PreviousVersion } from '../storage/parts.js';
+import { isSnapshotKey } from '../storage/unbilled.js';
 import type { SyncDeps } from './deps.js';
 import { clearTroubleClock, troubleClock } from './retry-clock.js';
+import { type UnbilledComparison, unbilledComparison } from './unbilled/compare.js';
+import { finalizeSnapshotIfDone } from './unbilled/finalize.js';
 
 export const MANIFEST_VERSION = 2;
 
@@ -57,6 +60,8 @@ export interface InvoiceManifest {
   /** What the invoice carried that could not be used (a receipt without an id, a detail that is not an object). */
   notes?: string[];
   reconciliation: Reconciliation;
+  /** Accrual against bill: the last unbilled snapshot of the period and currency against what was billed. */
+  unbilledComparison?: UnbilledComparison;
   correlationId: string;
   generatedAt: string;
 }
@@ -134,6 +139,8 @@ const moved = (before: PartEntity[], after: PartEntity[]) =>
 
 /** Writes the manifest and the resting state once every part is finished; false while parts are still pending. */
 export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): Promise<boolean> {
+  // The parts of an unbilled snapshot go through the same export path; their owner finalizes its own way.
+  if (isSnapshotKey(invoiceId)) return finalizeSnapshotIfDone(deps, invoiceId);
   const { ledger, container } = deps.storage;
   for (let attempt = 0; attempt < 10; attempt++) {
     const entity = await ledger.getInvoice(invoiceId);
@@ -151,6 +158,7 @@ export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): 
     const datasetProblem = dataset.state === 'invalid' ? dataset.problem : undefined;
     const status = datasetProblem ? 'failed' : statusOf(parts, reconciliation);
     const notes = [...decodeNotes(entity), ...(datasetProblem ? [datasetProblem] : [])];
+    const accrual = await unbilledComparison(deps, entity, parts);
     const manifest: InvoiceManifest = {
       manifestVersion: MANIFEST_VERSION,
       invoiceId,
@@ -170,6 +178,7 @@ export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): 
       })),
       ...(notes.length > 0 ? { notes } : {}),
       reconciliation,
+      ...(accrual ? { unbilledComparison: accrual } : {}),
       correlationId: entity.correlationId,
       generatedAt: new Date(deps.now()).toISOString(),
     };

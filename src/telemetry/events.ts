@@ -22,6 +22,7 @@ export const SYNC_EVENTS = {
   PartProgress: ['invoiceId', 'partId', 'api', 'rows', 'blocks', 'bytes', 'correlationId'],
   PartUnsettled: ['invoiceId', 'partId', 'api'],
   PartDataChanged: ['invoiceId', 'partId', 'previousEtag', 'newEtag', 'keptAs', 'correlationId'],
+  PartGaveUp: ['invoiceId', 'partId', 'outcome', 'error'],
   ReconciliationMismatch: [
     'invoiceId',
     'billingPeriod',
@@ -34,6 +35,26 @@ export const SYNC_EVENTS = {
   ],
   HttpRequest: ['host', 'method', 'endpoint', 'status', 'attempt', 'durationMs', 'throttled', 'correlationId'],
   RefreshTokenAge: ['ageDays', 'warnAfterDays', 'daysLeft'],
+  UnbilledSnapshotSaved: [
+    'snapshotKey',
+    'billingPeriod',
+    'snapshotDate',
+    'currency',
+    'usageRows',
+    'billingRows',
+    'usageTotal',
+    'billingTotal',
+    'correlationId',
+  ],
+  UnbilledSnapshotFailed: [
+    'snapshotKey',
+    'billingPeriod',
+    'snapshotDate',
+    'currency',
+    'error',
+    'runs',
+    'correlationId',
+  ],
 } as const;
 
 export type SyncEventName = keyof typeof SYNC_EVENTS;

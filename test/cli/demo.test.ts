@@ -35,7 +35,13 @@ test('demo --keep leaves NDJSON, Parquet and manifests under DIR and prints a qu
       `${prefix}lineitems/provider=onetime/line_item_type=billing/rows.ndjson`,
     ]),
   );
-  expect(kept.filter((f) => f.endsWith('/manifest.json'))).toHaveLength(10);
+  expect(kept.filter((f) => f.endsWith('/manifest.json') && !f.startsWith('unbilled/'))).toHaveLength(10);
+  // The day's unbilled snapshot, beside the invoices: one (November's invoice of the demo data is synced, so only
+  // `current`), printed in the status section and kept in its layout.
+  expect(kept.filter((f) => f.startsWith('unbilled/') && f.endsWith('/manifest.json'))).toEqual([
+    'unbilled/billing_period=2026-11/snapshot=2026-11-21/currency=USD/manifest.json',
+  ]);
+  expect(out).toMatch(/Unbilled \(month to date\)[\s\S]*│ 2026-11 +│ USD +│ 2026-11-21 │ complete │/);
   expect(existsSync(path.join(dir, prefix, 'billing_lines.parquet'))).toBe(true);
 
   // The table fits 120 columns and says what the failed attempts were.

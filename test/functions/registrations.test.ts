@@ -20,6 +20,7 @@ beforeEach(() => {
 afterEach(() => {
   vi.restoreAllMocks();
   delete process.env.SYNC_SCHEDULE;
+  delete process.env.UNBILLED_SCHEDULE;
 });
 
 describe('function registrations', () => {
@@ -38,6 +39,26 @@ describe('function registrations', () => {
     process.env.SYNC_SCHEDULE = '0 30 2 * * *';
     await import('../../functions/detectInvoices.js');
     expect(registrations[0]?.options.schedule).toBe('0 30 2 * * *');
+  });
+
+  test('unbilledSnapshots is a timer on UNBILLED_SCHEDULE (once a day by default), not registered when it is empty', async () => {
+    await import('../../functions/unbilledSnapshots.js');
+    expect(registrations.map((r) => [r.kind, r.name, r.options.schedule, r.options.runOnStartup])).toEqual([
+      ['timer', 'unbilledSnapshots', '0 30 1 * * *', false],
+    ]);
+    expect(typeof registrations[0]?.options.handler).toBe('function');
+
+    vi.resetModules();
+    registrations = [];
+    process.env.UNBILLED_SCHEDULE = '0 15 4 * * *';
+    await import('../../functions/unbilledSnapshots.js');
+    expect(registrations.map((r) => r.options.schedule)).toEqual(['0 15 4 * * *']);
+
+    vi.resetModules();
+    registrations = [];
+    process.env.UNBILLED_SCHEDULE = '';
+    await import('../../functions/unbilledSnapshots.js');
+    expect(registrations).toEqual([]);
   });
 
   test('syncInvoice and exportLineItems are queue triggers on host storage', async () => {

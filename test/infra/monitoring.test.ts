@@ -26,6 +26,7 @@ describe('log alerts', () => {
       'poison-queue',
       'reconciliation-mismatch',
       'refresh-token-expiry',
+      'unbilled-snapshot-failed',
     ]);
     const ai = oneOf('Microsoft.Insights/components');
     const group = oneOf('Microsoft.Insights/actionGroups');
@@ -84,6 +85,14 @@ describe('log alerts', () => {
     expect(source('src/sync/finalize.ts')).toContain("deps.log.event('ReconciliationMismatch', {");
   });
 
+  it('unbilled snapshot failed: reads the UnbilledSnapshotFailed event the snapshot finalize writes, sent unsampled', () => {
+    const query = queryOf('unbilled-snapshot-failed');
+    expect(query).toContain('name == "UnbilledSnapshotFailed"');
+    expect(query).toContain('message startswith "event:UnbilledSnapshotFailed"');
+    expect(isUnsampledEvent('UnbilledSnapshotFailed')).toBe(true);
+    expect(source('src/sync/unbilled/finalize.ts')).toContain("deps.log.event('UnbilledSnapshotFailed', {");
+  });
+
   it('refresh token: the App+User credential warns and fails with "refresh token" or the AADSTS code in the message', () => {
     const query = queryOf('refresh-token-expiry');
     expect(query).toContain('message has "refresh token"');
@@ -132,6 +141,7 @@ describe('status workbook', () => {
       'pdf-age',
       'throttling-by-endpoint',
       'refresh-token-age',
+      'unbilled-snapshots',
     ]);
     for (const tile of tiles) {
       expect({ tile: tile.name, query: tile.content.query }).toEqual({

@@ -1,4 +1,4 @@
-// What `azd deploy` uploads builds, starts and registers the three functions. The test builds dist/app with the
+// What `azd deploy` uploads builds, starts and registers every function. The test builds dist/app with the
 // same function `npm run build` runs, packs it the way azd does (the folder azure.yaml names in `dist`, filtered by
 // its .funcignore through a gitignore matcher, minus what azd always leaves out), then replays Flex Consumption's
 // remote build (Oryx: `npm install`, then `npm run build` when package.json has one) in a temp folder that holds
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_DIR, bundleApp } from '../../scripts/bundle.js';
 import { ROOT } from './compile.js';
 
-const FUNCTIONS = ['detectInvoices', 'exportLineItems', 'syncInvoice'];
+const FUNCTIONS = ['detectInvoices', 'exportLineItems', 'syncInvoice', 'unbilledSnapshots'];
 const rootPackage = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
   optionalDependencies?: Record<string, string>;
@@ -117,12 +117,13 @@ describe('the package azd deploys', () => {
     expect(readFileSync(join(upload, 'index.js'), 'utf8')).not.toContain('cdn.functions.azure.com');
   });
 
-  it('starts with plain node and registers the three functions from each main entry', () => {
+  it('starts with plain node and registers every function (the four of functions/) from each main entry', () => {
     const pkg = JSON.parse(readFileSync(join(upload, 'package.json'), 'utf8')) as { main: string };
     const entries = mainEntries(upload, pkg.main);
     expect(entries).toEqual(['index.js']);
     const env = { ...process.env };
-    for (const name of Object.keys(env)) if (/^(APPLICATIONINSIGHTS_|SYNC_SCHEDULE)/.test(name)) delete env[name];
+    for (const name of Object.keys(env))
+      if (/^(APPLICATIONINSIGHTS_|SYNC_SCHEDULE|UNBILLED_SCHEDULE)/.test(name)) delete env[name];
     const registered: string[] = [];
     for (const entry of entries) {
       const url = pathToFileURL(join(upload, entry)).href;

@@ -1,5 +1,6 @@
 // One full pass of the real app with faults (throttling, 5xx, resets, an expired signed PDF link, a rejected SAS,
-// an invoice that never syncs, one that never settles, a refresh token 70 days old whose rotation cannot be saved),
+// an invoice that never syncs, one that never settles, a refresh token 70 days old whose rotation cannot be saved,
+// then the day's unbilled snapshots of a refused currency and of a served one),
 // capturing everything that leaves the process: logger calls, the Functions host log handler, Azure SDK logs,
 // stdout/stderr, the ledger, every blob. Shared by the redaction and the telemetry tests.
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,7 @@ import {
   type StoredSecret,
 } from '../../src/auth/index.js';
 import { loadSettings } from '../../src/config.js';
+import type { PartEntity } from '../../src/storage/parts.js';
 import type { SyncDeps } from '../../src/sync/deps.js';
 import type { EventProperties, SyncLogger } from '../../src/telemetry/logger.js';
 import {
@@ -135,6 +137,8 @@ class ReadOnlySecretStore implements SecretStore {
 export interface CapturedRun {
   deps: SyncDeps;
   result: PassResult;
+  /** The parts of the unbilled snapshots taken after the pass (they export through the same path). */
+  unbilledParts: PartEntity[];
   /** Every SyncLogger call: level, message, properties. */
   logLines: { level: string; message: string; properties?: EventProperties }[];
   events: { name: string; properties: EventProperties }[];
@@ -229,6 +233,7 @@ export async function fullRunWithFaults(sim: Simulator, azurite: Azurite): Promi
   process.stdout.write = tap(stdoutWrite);
   process.stderr.write = tap(stderrWrite);
   let result: PassResult;
+  const unbilledParts: PartEntity[] = [];
   try {
     addFaults(sim);
     result = await runPass(deps, {
@@ -240,6 +245,28 @@ export async function fullRunWithFaults(sim: Simulator, azurite: Azurite): Promi
         offset += 20 * 60_000;
       },
     });
+    // Unbilled snapshots on the simulator's clock: one currency the service refuses (a 403 on every unbilled
+    // export: both snapshots fail), then one it serves (both saved).
+    sim.faults.clear();
+    const onSimClock = (currency: string): SyncDeps => ({
+      ...deps,
+      now: sim.clock.now,
+      settings: { ...deps.settings, UNBILLED_CURRENCIES: [currency] },
+    });
+    sim.faults.add({
+      host: 'graph',
+      path: '/unbilled/',
+      kind: 'status',
+      status: 403,
+      times: Infinity,
+      body: JSON.stringify({ error: { code: 'Forbidden', message: 'Missing role PartnerBilling.Read.All.' } }),
+    });
+    await runPass(onSimClock('EUR'), { skipDetect: true, unbilledSnapshots: true, retryVisibilitySeconds: 0 });
+    sim.faults.clear();
+    await runPass(onSimClock('USD'), { skipDetect: true, unbilledSnapshots: true, retryVisibilitySeconds: 0 });
+    for await (const snapshot of deps.storage.ledger.listSnapshots()) {
+      unbilledParts.push(...(await deps.storage.ledger.listParts(snapshot.snapshotKey)));
+    }
   } finally {
     process.stdout.write = stdoutWrite;
     process.stderr.write = stderrWrite;
@@ -257,6 +284,7 @@ export async function fullRunWithFaults(sim: Simulator, azurite: Azurite): Promi
   return {
     deps,
     result,
+    unbilledParts,
     logLines,
     events,
     hostLog,

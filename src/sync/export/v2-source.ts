@@ -8,7 +8,16 @@ import type { Page } from '../../http/paging.js';
 import { redactText } from '../../http/redact.js';
 import { lineItemsPath } from '../../storage/layout.js';
 import { decodeHistory, encodeHistory, type PartCheckpoint, progressOf, resetProgress } from '../../storage/parts.js';
+import { decodeUnbilledTarget, encodeUnbilledTarget, type UnbilledTarget } from '../../storage/unbilled.js';
 import { finalizeInvoiceIfDone } from '../finalize.js';
+import {
+  describeTarget,
+  manifestMonth,
+  UnbilledExportFailedError,
+  UnbilledMonthMismatchError,
+  UnbilledPeriodPassedError,
+  unbilledPeriodWord,
+} from '../unbilled/target.js';
 import { continueLater, type ExportContext, partLog } from './context.js';
 import { RECHECK_INTERVAL_MS, type StageOutcome, stageCommitVerify } from './stage.js';
 import { exportFromPartnerCenter } from './v1-source.js';
@@ -17,17 +26,26 @@ export type GraphOutcome = StageOutcome | 'waiting' | 'unsettled' | 'unchanged';
 
 /** First wait after "no data yet", doubling per attempt, at most an hour. */
 const NO_DATA_MAX_SECONDS = 3600;
+/** An unbilled snapshot waits for data at most a day (SETTLE_DEADLINE_HOURS if shorter): tomorrow's takes over. */
+const UNBILLED_NO_DATA_MAX_HOURS = 24;
 
 const kindOf = (ctx: ExportContext) => (ctx.lease.part.v2Kind === 'usage' ? 'usage' : 'reconciliation');
 
 export async function exportFromGraph(ctx: ExportContext): Promise<GraphOutcome> {
   const { deps, lease } = ctx;
   const part = lease.part;
+  const unbilled = decodeUnbilledTarget(part.unbilled);
   if (!part.operationLocation) {
-    const started = await withOperation(`start the v2 ${kindOf(ctx)} export of ${part.invoiceId}`, () =>
-      deps.graph.startExport(kindOf(ctx), part.invoiceId, { correlationId: ctx.correlationId }),
-    );
+    const started = unbilled
+      ? await startUnbilled(ctx, unbilled)
+      : {
+          ...(await withOperation(`start the v2 ${kindOf(ctx)} export of ${part.invoiceId}`, () =>
+            deps.graph.startExport(kindOf(ctx), part.invoiceId, { correlationId: ctx.correlationId }),
+          )),
+          patch: {},
+        };
     await continueLater(ctx, started.retryAfterSeconds, {
+      ...started.patch,
       state: 'waiting',
       operationLocation: started.operationLocation,
       progressAt: new Date(deps.now()).toISOString(),
@@ -49,6 +67,11 @@ export async function exportFromGraph(ctx: ExportContext): Promise<GraphOutcome>
     case 'noData':
       return noDataYet(ctx, state.message);
     case 'failed':
+      if (unbilled) {
+        throw new UnbilledExportFailedError(
+          `The unbilled ${kindOf(ctx)} export of ${describeTarget(unbilled)} failed (${state.code}): ${redactText(state.message)}`,
+        );
+      }
       // The export says it cannot serve this invoice: v1 can, for any period it still answers.
       deps.log.warn('v2 export failed; falling back to the v1 line-item API', {
         ...partLog(ctx),
@@ -71,6 +94,15 @@ export async function exportFromGraph(ctx: ExportContext): Promise<GraphOutcome>
 async function exportManifest(ctx: ExportContext, first: Manifest): Promise<StageOutcome> {
   const { deps, lease } = ctx;
   const operationLocation = lease.part.operationLocation ?? '';
+  const unbilled = decodeUnbilledTarget(lease.part.unbilled);
+  const served = unbilled ? manifestMonth(first.rootDirectory) : undefined;
+  if (unbilled && served !== undefined && served !== unbilled.billingPeriod) {
+    // Filed by the month it was asked for; data of another month is never written under it.
+    throw new UnbilledMonthMismatchError(
+      `The unbilled ${kindOf(ctx)} export of ${describeTarget(unbilled)} served data of ${served} ` +
+        `(manifest BillingMonth); nothing is written under billing_period=${unbilled.billingPeriod}`,
+    );
+  }
   if (lease.part.v2Etag && lease.part.v2Etag !== first.eTag && progressOf(lease.part).at !== null) {
     deps.log.warn('v2 data version changed during the export; starting the file over', {
       ...partLog(ctx),
@@ -107,6 +139,27 @@ async function exportManifest(ctx: ExportContext, first: Manifest): Promise<Stag
   }
 }
 
+/** Starts an unbilled export for the month the part is filed under, asked for by the word that names it now. */
+async function startUnbilled(ctx: ExportContext, target: UnbilledTarget) {
+  const { deps } = ctx;
+  const requestedAs = unbilledPeriodWord(target.billingPeriod, deps.now());
+  if (!requestedAs) {
+    throw new UnbilledPeriodPassedError(
+      `The unbilled snapshot of ${describeTarget(target)} can no longer be taken: on ` +
+        `${new Date(deps.now()).toISOString().slice(0, 10)} Graph serves only this month (current) and the last`,
+    );
+  }
+  const asked = { ...target, requestedAs };
+  const started = await withOperation(`start the unbilled ${kindOf(ctx)} export of ${describeTarget(asked)}`, () =>
+    deps.graph.startUnbilledExport(
+      kindOf(ctx),
+      { currencyCode: target.currencyCode, billingPeriod: requestedAs },
+      { correlationId: ctx.correlationId },
+    ),
+  );
+  return { ...started, patch: { unbilled: encodeUnbilledTarget(asked) } };
+}
+
 /** The manifest reader's pages with their positions tagged as v2 checkpoints (one union in the ledger). */
 async function* tagged(pages: AsyncIterable<Page<ManifestCheckpoint>>): AsyncGenerator<Page<PartCheckpoint>> {
   for await (const page of pages) yield { ...page, next: page.next && { kind: 'manifest', at: page.next } };
@@ -116,14 +169,18 @@ async function noDataYet(ctx: ExportContext, detail: string): Promise<GraphOutco
   const { deps, lease } = ctx;
   const part = lease.part;
   const waitedMs = deps.now() - Date.parse(part.firstAttemptAt ?? new Date(deps.now()).toISOString());
-  if (waitedMs > deps.settings.SETTLE_DEADLINE_HOURS * 3_600_000) {
+  const deadlineHours = part.unbilled
+    ? Math.min(deps.settings.SETTLE_DEADLINE_HOURS, UNBILLED_NO_DATA_MAX_HOURS)
+    : deps.settings.SETTLE_DEADLINE_HOURS;
+  if (waitedMs > deadlineHours * 3_600_000) {
     await lease.release({
       state: 'unsettled',
       operationLocation: undefined,
       dueAt: undefined,
-      lastError: `No v2 data after ${deps.settings.SETTLE_DEADLINE_HOURS} h: ${redactText(detail)}`,
+      lastError: `No v2 data after ${deadlineHours} h: ${redactText(detail)}`,
     });
-    deps.log.event('PartUnsettled', { ...partLog(ctx), api: 'v2' });
+    // An unbilled snapshot reports its own failure (UnbilledSnapshotFailed); PartUnsettled is an invoice's alert.
+    if (!part.unbilled) deps.log.event('PartUnsettled', { ...partLog(ctx), api: 'v2' });
     await finalizeInvoiceIfDone(deps, part.invoiceId);
     return 'unsettled';
   }
