@@ -3,7 +3,8 @@
 // runs). One builder serves the settings-based policy and each client's default.
 import type { Settings } from '../config.js';
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+// URL.hostname keeps the brackets of an IPv6 address.
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export interface LinkPolicyOptions {
   /** Host names (`api.partnercenter.microsoft.com`) or `*.suffix` patterns (`*.blob.core.windows.net`). */
@@ -15,8 +16,8 @@ export interface LinkPolicyOptions {
 }
 
 function hostMatches(pattern: string, host: string): boolean {
+  // An empty pattern (",," in the setting) matches nothing: no URL of ours has an empty host.
   const p = pattern.trim().toLowerCase();
-  if (!p) return false;
   if (p.startsWith('*.')) return host.endsWith(p.slice(1)) && host.length > p.length - 1;
   return host === p;
 }

@@ -10,11 +10,12 @@ import { RestError as LibraryRestError } from '@azure/core-rest-pipeline';
  * `Retry-After` (seconds, or an HTTP date); undefined when absent or unreadable. A date in the past is 0.
  */
 export function retryAfterMs(headers: HttpHeaders, now = Date.now()): number | undefined {
+  // HttpHeaders values arrive trimmed (Node's parser drops the whitespace around a value, and so does set()).
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
-    const ms = headers.get(name)?.trim();
+    const ms = headers.get(name);
     if (ms && /^\d+(\.\d+)?$/.test(ms)) return Number(ms);
   }
-  const value = headers.get('retry-after')?.trim();
+  const value = headers.get('retry-after');
   if (!value) return undefined;
   if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
   const date = Date.parse(value);
@@ -45,7 +46,7 @@ const TRANSPORT_CODES = new Set([
 export function isTransportError(error: { code?: string; message?: string } | undefined): boolean {
   if (!error) return false;
   if (error.code && TRANSPORT_CODES.has(error.code)) return true;
-  return /socket hang up/i.test(error.message ?? '');
+  return /socket hang up/i.test(String(error.message));
 }
 
 /** The code of the RestError the strategy ends a call with when the server asks for too long a wait. */

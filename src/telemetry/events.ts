@@ -21,6 +21,7 @@ export const SYNC_EVENTS = {
   ],
   PartProgress: ['invoiceId', 'partId', 'api', 'rows', 'blocks', 'bytes', 'correlationId'],
   PartUnsettled: ['invoiceId', 'partId', 'api'],
+  PartDataChanged: ['invoiceId', 'partId', 'previousEtag', 'newEtag', 'keptAs', 'correlationId'],
   PartGaveUp: ['invoiceId', 'partId', 'outcome', 'error'],
   ReconciliationMismatch: [
     'invoiceId',

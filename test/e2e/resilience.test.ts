@@ -9,6 +9,7 @@ import { runPass } from '../../src/app/run-pass.js';
 import { loadSettings } from '../../src/config.js';
 import { progressOf } from '../../src/storage/parts.js';
 import type { SyncDeps } from '../../src/sync/deps.js';
+import { SYNC_EVENTS } from '../../src/telemetry/index.js';
 import type { EventProperties, SyncLogger } from '../../src/telemetry/logger.js';
 import type { InvoiceSpec, Simulator } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
@@ -189,22 +190,52 @@ describe('a backlog longer than a PDF link lives', () => {
       parts: [{ provider: 'one_time', lineItemType: 'billing_line_items', rows: 3 }],
     }));
     await withSimulator({ dataset: { invoices }, pdfLinkMode: 'signed' }, async (sim) => {
-      const { deps } = await setup(sim);
+      // The first by-id answer of each invoice is followed by 31 minutes on the simulator's clock, so the link it
+      // carries (30 min) has expired when the app uses it: the blob host answers 403 and only a fresh link works.
+      const expiredFor = new Set<string>();
+      const byId = /^\/v1\/invoices\/([^/]+)$/;
+      const log: SyncLogger = {
+        ...quietLog(),
+        event(name, properties) {
+          events.push({ name, properties });
+          if (name !== 'HttpRequest' || properties.status !== 200 || properties.host !== 'partnercenter') return;
+          const last = [...sim.requests].reverse().find((r) => r.host === 'partnercenter' && byId.test(r.path));
+          const id = last?.path.match(byId)?.[1];
+          if (!id || expiredFor.has(id)) return;
+          expiredFor.add(id);
+          sim.clock.advance(31 * 60_000);
+        },
+      };
+      // One invoice at a time, so each clock jump expires exactly the link just fetched.
+      const { deps } = await setup(sim, { LOCAL_CONCURRENCY: '1' }, { log });
+      events.length = 0;
       const start = sim.clock.now();
-      // Every finished message costs five minutes on the simulator's clock: twelve invoices make hours of backlog.
+      // Every finished message costs five minutes on the simulator's clock too: twelve invoices make hours of backlog.
       const result = await runPass(deps, {
         retryVisibilitySeconds: 0,
         onOutcome: () => sim.clock.advance(5 * 60_000),
       });
       expect(sim.clock.now() - start).toBeGreaterThan(60 * 60_000);
       expect(result.allComplete).toBe(true);
-      expect(result.invoices.every((i) => i.pdfSha256 && (i.pdfBytes ?? 0) > 0)).toBe(true);
-      const statementFallbacks = sim.requests.filter((r) => r.path.endsWith('/documents/statement'));
-      const linkDownloads = sim.requests.filter(
-        (r) => r.host === 'blob' && r.path.endsWith('.pdf') && r.status === 200,
-      );
-      expect(linkDownloads.length + statementFallbacks.length).toBeGreaterThanOrEqual(invoices.length);
       expect(result.drain.poisoned).toBe(0);
+      expect([...expiredFor].sort()).toEqual(invoices.map((i) => i.id));
+      const pdfRequests = sim.requests.filter((r) => r.host === 'blob' && r.path.endsWith('.pdf'));
+      // Each invoice: its expired link refused once, then the fresh link from a second by-id fetch served.
+      expect(pdfRequests.filter((r) => r.status === 403)).toHaveLength(invoices.length);
+      expect(pdfRequests.filter((r) => r.status === 200)).toHaveLength(invoices.length);
+      for (const spec of invoices) {
+        const fetched = sim.requests.filter((r) => r.host === 'partnercenter' && r.path === `/v1/invoices/${spec.id}`);
+        expect(
+          fetched.map((r) => r.status),
+          spec.id,
+        ).toEqual([200, 200]);
+      }
+      // Never the statement fallback: every PDF came from a (fresh) link, and is saved with its hash.
+      expect(sim.requests.filter((r) => r.path.endsWith('/documents/statement'))).toEqual([]);
+      const saved = events.filter((e) => e.name === 'PdfSaved').map((e) => e.properties);
+      expect(saved).toHaveLength(invoices.length);
+      expect(saved.every((p) => p.source === 'link')).toBe(true);
+      expect(result.invoices.every((i) => i.pdfSha256 && (i.pdfBytes ?? 0) > 0)).toBe(true);
     });
   });
 });
@@ -331,9 +362,20 @@ describe('v2 data that changes after export', () => {
       expect(part.api).toBe('v2');
       const original = await partBytes(deps, recent.id, part.partId);
       const snapshot = await blobSnapshotOf(deps);
+      // The export set the next check a day out (nextCheckAt); until then the timer leaves the part alone.
+      const exportedAt = invoiceTime + offset;
+      expect(Date.parse(part.nextCheckAt ?? '')).toBe(exportedAt + 24 * 3_600_000);
 
-      // A day later, same data: asked again, nothing rewritten.
-      offset += 25 * 3_600_000;
+      // 23 h later, inside the window and before nextCheckAt: nothing is asked, nothing queued.
+      offset += 23 * 3_600_000;
+      const graphBeforeEarly = sim.requests.filter((r) => r.host === 'graph').length;
+      const early = await runPass(deps, { retryVisibilitySeconds: 0 });
+      expect(early.detect?.rechecked ?? 0).toBe(0);
+      expect(sim.requests.filter((r) => r.host === 'graph').length).toBe(graphBeforeEarly);
+      expect(early.parts[0]?.nextCheckAt).toBe(part.nextCheckAt);
+
+      // 25 h after the export, past nextCheckAt, same data: asked again, nothing rewritten.
+      offset += 2 * 3_600_000;
       const graphBefore = sim.requests.filter((r) => r.host === 'graph').length;
       const unchanged = await runPass(deps, { retryVisibilitySeconds: 0 });
       expect(sim.requests.filter((r) => r.host === 'graph').length).toBeGreaterThan(graphBefore);
@@ -343,7 +385,13 @@ describe('v2 data that changes after export', () => {
       // Microsoft re-issues the data: a new eTag.
       sim.dataset.bumpV2Version(recent.id);
       offset += 25 * 3_600_000;
+      events.length = 0;
       const changed = await runPass(deps, { retryVisibilitySeconds: 0 });
+      const dataChanged = events.filter((e) => e.name === 'PartDataChanged');
+      expect(dataChanged).toHaveLength(1);
+      for (const dimension of SYNC_EVENTS.PartDataChanged) {
+        expect(dataChanged[0]?.properties[dimension], dimension).not.toBeUndefined();
+      }
       expect(changed.allComplete).toBe(true);
       const after = changed.parts[0]!;
       expect(after.v2Etag).not.toBe(part.v2Etag);

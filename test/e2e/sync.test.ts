@@ -52,7 +52,13 @@ async function freshDeps(
     ...extra,
   });
   const log = captureLog();
-  const deps = await createSyncDeps(loadSettings(env.settings, host), { ...env.overrides, log });
+  // The app's clock is the simulator's (a fixed start): which invoices are inside SETTLE_WINDOW_DAYS, and so what a
+  // second pass may ask again, never depends on the day the tests run.
+  const deps = await createSyncDeps(loadSettings(env.settings, host), {
+    ...env.overrides,
+    log,
+    now: () => sim.clock.now(),
+  });
   return { ...deps, log };
 }
 

@@ -52,7 +52,19 @@ async function waitForPort(port: number, child: ChildProcess, deadline: number):
   throw new Error(`Azurite did not open port ${port} in time`);
 }
 
+/** Set by test/mutation/azurite.global.ts: one Azurite for a whole mutation run instead of one per test file. */
+export const SHARED_AZURITE_ENV = 'CSP_SYNC_SHARED_AZURITE';
+
 export async function startAzurite(options: { startTimeoutMs?: number } = {}): Promise<Azurite> {
+  const shared = process.env[SHARED_AZURITE_ENV];
+  if (shared) {
+    // Stopped by its owner, the global setup; each test still uses its own container and table.
+    return { ...(JSON.parse(shared) as Omit<Azurite, 'stop'>), stop: async () => {} };
+  }
+  return spawnAzurite(options);
+}
+
+export async function spawnAzurite(options: { startTimeoutMs?: number } = {}): Promise<Azurite> {
   const require = createRequire(import.meta.url);
   const entry = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'azurite.js');
   const location = await mkdtemp(path.join(os.tmpdir(), 'azurite-'));

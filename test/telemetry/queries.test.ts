@@ -73,8 +73,44 @@ describe('docs/queries', () => {
   });
 });
 
+/** The Events table of docs/operations.md: event name -> the dimensions its row lists (notes in parentheses dropped). */
+function documentedDimensions(guide: string): Map<string, string[]> {
+  const lines = guide.slice(guide.indexOf('\n## Events\n')).split('\n').slice(2);
+  const first = lines.findIndex((l) => l.startsWith('|'));
+  const end = lines.findIndex((l, i) => i > first && !l.startsWith('|'));
+  const rows = new Map<string, string[]>();
+  for (const line of lines.slice(first, end)) {
+    const cells = line.split('|').map((c) => c.trim());
+    const name = cells[1]?.match(/^`([A-Za-z]+)`$/)?.[1];
+    if (!name || cells.length < 4) continue;
+    let text = cells[3] ?? '';
+    // Drop the notes in parentheses (nested ones included) and the bold marks.
+    for (let before = ''; before !== text; ) {
+      before = text;
+      text = text.replace(/\([^()]*\)/g, '');
+    }
+    rows.set(
+      name,
+      text
+        .replace(/\*\*/g, '')
+        .split(',')
+        .map((d) => d.trim())
+        .filter(Boolean),
+    );
+  }
+  return rows;
+}
+
 describe('docs/operations.md', () => {
   const guide = readFileSync(path.join(root, 'docs/operations.md'), 'utf8');
+  test('its Events table lists exactly the events of SYNC_EVENTS, each with every dimension the code declares', () => {
+    const documented = documentedDimensions(guide);
+    expect([...documented.keys()].sort()).toEqual([...known].sort());
+    for (const [name, dimensions] of Object.entries(SYNC_EVENTS)) {
+      for (const dimension of dimensions) expect(documented.get(name), `${name}.${dimension}`).toContain(dimension);
+    }
+  });
+
   test('documents every event, every saved query and every alert rule', () => {
     for (const name of known) expect(guide).toContain(`\`${name}\``);
     for (const { file } of queries) expect(guide).toContain(file);

@@ -66,9 +66,10 @@ export class PartLease {
         refused = { kind: 'stale', turn: current.turn };
         return undefined;
       }
-      const until = Date.parse(current.leaseUntil ?? '');
+      // An absent leaseUntil parses to NaN: no live lease.
+      const until = Date.parse(String(current.leaseUntil));
       if (current.leaseOwner && current.leaseOwner !== owner && until > startedAt) {
-        refused = { kind: 'held', leaseUntil: current.leaseUntil ?? '', owner: current.leaseOwner };
+        refused = { kind: 'held', leaseUntil: String(current.leaseUntil), owner: current.leaseOwner };
         return undefined;
       }
       const nowIso = new Date(startedAt).toISOString();
@@ -167,7 +168,8 @@ export class PartLease {
   }
 
   stopRenewal(): void {
-    if (this.#renewal) clearInterval(this.#renewal);
+    // clearInterval(undefined) does nothing: no need to ask first.
+    clearInterval(this.#renewal);
     this.#renewal = undefined;
   }
 
