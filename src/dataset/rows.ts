@@ -2,7 +2,6 @@
 // the API sent; JSON.parse would round them to doubles) and looked up by name case-insensitively (v2 is PascalCase).
 import { printParseErrorCode, visit } from 'jsonc-parser';
 import { describeValue } from '../ids.js';
-import { Decimal } from '../money.js';
 import { parsePartnerCenterDate } from '../storage/layout.js';
 import { COLUMNS, type Column, DECIMAL_PRECISION, DECIMAL_SCALE, type RowKind } from './columns.js';
 
@@ -116,15 +115,35 @@ const numberText = (value: RawValue): string | undefined => {
 const isBlank = (value: RawValue | undefined) =>
   value === undefined || value.kind === 'null' || (value.kind === 'string' && value.value.trim() === '');
 
-/** The unscaled value of `text` at `scale`, refused when DECIMAL(38, scale) cannot hold it exactly. */
+const DECIMAL_TEXT = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+
+/**
+ * The unscaled value of `text` at `scale`, refused when DECIMAL(38, scale) cannot hold it exactly. Worked out on the
+ * digits themselves (a bigint and a power of ten): exact, and without a decimal library's object per value.
+ */
 export function unscaledDecimal(text: string, scale: number): bigint {
-  const value = new Decimal(text);
-  const scaled = value.times(new Decimal(10).pow(scale));
-  if (!scaled.isInteger()) throw new Error(`${text} has more than ${scale} fraction digits`);
-  if (scaled.abs().gte(new Decimal(10).pow(DECIMAL_PRECISION))) {
+  const match = DECIMAL_TEXT.exec(text);
+  if (!match) throw new Error(`${text} is not a number`);
+  const [, sign = '', whole = '', fraction = '', exponent = '0'] = match;
+  // text = digits × 10^(exponent − fraction digits); at `scale` the unscaled value is digits × 10^shift.
+  const digits = `${whole}${fraction}`.replace(/^0+/, '');
+  if (digits === '') return 0n;
+  const shift = Number(exponent) - fraction.length + scale;
+  let unscaled: bigint;
+  if (shift >= 0) {
+    if (digits.length + shift > DECIMAL_PRECISION) {
+      throw new Error(`${text} has more than ${DECIMAL_PRECISION - scale} integer digits`);
+    }
+    unscaled = BigInt(digits) * 10n ** BigInt(shift);
+  } else {
+    const dropped = digits.slice(Math.max(0, digits.length + shift));
+    if (/[^0]/.test(dropped)) throw new Error(`${text} has more than ${scale} fraction digits`);
+    unscaled = BigInt(digits.slice(0, Math.max(0, digits.length + shift)) || '0');
+  }
+  if (unscaled >= 10n ** BigInt(DECIMAL_PRECISION)) {
     throw new Error(`${text} has more than ${DECIMAL_PRECISION - scale} integer digits`);
   }
-  return BigInt(scaled.toFixed(0));
+  return sign === '-' ? -unscaled : unscaled;
 }
 
 function convert(column: Column, value: RawValue): Cell {
