@@ -1,5 +1,6 @@
 // One NDJSON line item → one typed dataset row. Fields are read from the row's raw text (numbers keep every digit
 // the API sent; JSON.parse would round them to doubles) and looked up by name case-insensitively (v2 is PascalCase).
+import { topLevelMembers } from '../http/json-items.js';
 import { describeValue } from '../ids.js';
 import { parsePartnerCenterDate } from '../storage/layout.js';
 import { COLUMNS, type Column, DECIMAL_PRECISION, DECIMAL_SCALE, type RowKind } from './columns.js';
@@ -18,8 +19,7 @@ export class DatasetRowError extends Error {
 /**
  * The row's top-level members, keys lower-cased (the first of two keys that differ only in case wins, as in the
  * reconciliation's read-back). Nested objects and arrays are kept as their JSON text, numbers as the text the API
- * sent. The row is validated by JSON.parse first; the members are then cut from the text of a row known to be
- * valid JSON, so the scan needs no error handling of its own.
+ * sent. The row is validated by JSON.parse first; the members are then cut from its text (topLevelMembers).
  */
 export function rowMembers(line: string): Map<string, RawValue> {
   let parsed: unknown;
@@ -32,87 +32,28 @@ export function rowMembers(line: string): Map<string, RawValue> {
     throw new DatasetRowError('the row is not a JSON object');
   }
   const members = new Map<string, RawValue>();
-  let at = skipSpace(line, line.indexOf('{') + 1);
-  while (line.charCodeAt(at) !== CLOSE_BRACE) {
-    // Cannot happen on a row JSON.parse accepted; a guard, so that a defect here fails instead of spinning.
-    if (at >= line.length || line.charCodeAt(at) !== QUOTE)
-      throw new DatasetRowError(`cannot read the member at ${at}`);
-    const keyEnd = stringEnd(line, at);
-    const key = decodeString(line.slice(at, keyEnd)).toLowerCase();
-    const start = skipSpace(line, skipSpace(line, keyEnd) + 1); // past the colon
-    const first = line.charCodeAt(start);
-    let end: number;
-    let value: RawValue;
-    if (first === QUOTE) {
-      end = stringEnd(line, start);
-      value = { kind: 'string', value: decodeString(line.slice(start, end)) };
-    } else if (first === OPEN_BRACE || first === OPEN_BRACKET) {
-      end = nestedEnd(line, start);
-      value = { kind: 'json', text: line.slice(start, end) };
-    } else {
-      end = start;
-      while (end < line.length && !LITERAL_END.has(line.charCodeAt(end))) end++;
-      const text = line.slice(start, end);
-      value =
-        text === 'null' ? { kind: 'null' } : { kind: text === 'true' || text === 'false' ? 'boolean' : 'number', text };
-    }
-    if (!members.has(key)) members.set(key, value);
-    at = skipSpace(line, end);
-    if (line.charCodeAt(at) === COMMA) at = skipSpace(line, at + 1);
+  for (const member of topLevelMembers(line)) {
+    const key = member.key.toLowerCase();
+    if (members.has(key)) continue;
+    const text = line.slice(member.valueStart, member.valueEnd);
+    const first = text.charCodeAt(0);
+    members.set(
+      key,
+      first === QUOTE
+        ? { kind: 'string', value: text.includes('\\') ? (JSON.parse(text) as string) : text.slice(1, -1) }
+        : first === OPEN_BRACE || first === OPEN_BRACKET
+          ? { kind: 'json', text }
+          : text === 'null'
+            ? { kind: 'null' }
+            : { kind: text === 'true' || text === 'false' ? 'boolean' : 'number', text },
+    );
   }
   return members;
 }
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
 const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-/** JSON whitespace (space, tab, LF, CR). */
-const SPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
-const LITERAL_END = new Set([COMMA, CLOSE_BRACE, ...SPACE]);
-
-const skipSpace = (text: string, at: number): number => {
-  let i = at;
-  while (SPACE.has(text.charCodeAt(i))) i++;
-  return i;
-};
-
-/** The index just past the closing quote of the string that opens at `at` (a quote preceded by an odd run of backslashes is escaped). */
-function stringEnd(text: string, at: number): number {
-  let from = at + 1;
-  for (;;) {
-    const quote = text.indexOf('"', from);
-    if (quote === -1) throw new DatasetRowError(`unterminated string at ${at}`);
-    let backslashes = 0;
-    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes++;
-    if (backslashes % 2 === 0) return quote + 1;
-    from = quote + 1;
-  }
-}
-
-/** The index just past the bracket that closes the object or array opening at `at`. */
-function nestedEnd(text: string, at: number): number {
-  let depth = 0;
-  let i = at;
-  for (;;) {
-    if (i >= text.length) throw new DatasetRowError(`unclosed value at ${at}`);
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) {
-      i = stringEnd(text, i);
-      continue;
-    }
-    if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
-    else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --depth === 0) return i + 1;
-    i++;
-  }
-}
-
-/** A JSON string literal's value: the text between the quotes, or JSON.parse of it when it holds escapes. */
-const decodeString = (literal: string): string =>
-  literal.includes('\\') ? (JSON.parse(literal) as string) : literal.slice(1, -1);
 
 /** What the writer knows about the file a row comes from. */
 export interface RowOrigin {

@@ -86,6 +86,38 @@ export function rawTopLevelValue(input: string, key: string): string | undefined
   return start < 0 ? undefined : text.slice(start, valueEnd(text, start));
 }
 
+/** One top-level member of a JSON object: its key (decoded) and where its value's verbatim text lies. */
+export interface JsonMember {
+  key: string;
+  valueStart: number;
+  valueEnd: number;
+}
+
+/**
+ * Every top-level member of the JSON object `text` (which must be valid JSON: parse it first), in the order
+ * written, duplicates included: the verbatim text of each value is `text.slice(valueStart, valueEnd)`.
+ */
+export function topLevelMembers(text: string): JsonMember[] {
+  const members: JsonMember[] = [];
+  let i = skipWhitespace(text, 0);
+  if (text.charCodeAt(i) !== OPEN_BRACE) throw new SyntaxError('expected a JSON object');
+  i = skipWhitespace(text, i + 1);
+  while (i < text.length && text.charCodeAt(i) !== CLOSE_BRACE) {
+    if (text.charCodeAt(i) !== QUOTE) throw new SyntaxError(`expected a key at ${i}`);
+    const keyEnd = stringEnd(text, i);
+    const literal = text.slice(i, keyEnd);
+    const key = literal.includes('\\') ? (JSON.parse(literal) as string) : literal.slice(1, -1);
+    const colon = skipWhitespace(text, keyEnd);
+    if (text.charCodeAt(colon) !== COLON) throw new SyntaxError(`expected : at ${colon}`);
+    const valueStart = skipWhitespace(text, colon + 1);
+    const end = valueEnd(text, valueStart);
+    members.push({ key, valueStart, valueEnd: end });
+    i = skipWhitespace(text, end);
+    if (text.charCodeAt(i) === COMMA) i = skipWhitespace(text, i + 1);
+  }
+  return members;
+}
+
 /** Elements of the array whose `[` is at `arrayStart`. */
 function arrayElements(text: string, arrayStart: number): string[] {
   const items: string[] = [];
