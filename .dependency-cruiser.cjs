@@ -25,6 +25,14 @@ module.exports = {
       to: { path: '^src/(sync|app|cli|setup)/' },
     },
     {
+      name: 'http-stays-below-config',
+      severity: 'error',
+      comment:
+        'The HTTP layer is below the settings (config.ts reads it for redaction): it takes what it needs as plain values.',
+      from: { path: '^src/http/' },
+      to: { path: '^src/config\\.ts$' },
+    },
+    {
       name: 'telemetry-stays-below-the-jobs',
       severity: 'error',
       comment: 'Telemetry is used by the jobs and the wiring; it never imports them.',

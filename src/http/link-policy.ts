@@ -1,7 +1,6 @@
 // Which absolute links (signed PDF links, Graph operation/manifest/blob links) the app may follow: https to an
 // allow-listed host pattern or a configured API origin; plain http only to loopback when explicitly allowed (local
 // runs). One builder serves the settings-based policy and each client's default.
-import type { Settings } from '../config.js';
 
 // URL.hostname keeps the brackets of an IPv6 address.
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -37,10 +36,13 @@ export function createLinkPolicy(options: LinkPolicyOptions): (url: URL) => bool
 
 /** The policy the app runs with: ALLOWED_LINK_HOSTS plus the two configured API origins. */
 export function linkPolicy(
-  settings: Pick<
-    Settings,
-    'ALLOWED_LINK_HOSTS' | 'ALLOW_INSECURE_LOOPBACK' | 'PARTNER_CENTER_API_URL' | 'GRAPH_API_URL'
-  >,
+  // The four settings it reads, by shape: the HTTP layer sits below config.ts and does not import it.
+  settings: {
+    ALLOWED_LINK_HOSTS: string;
+    ALLOW_INSECURE_LOOPBACK: boolean;
+    PARTNER_CENTER_API_URL: string;
+    GRAPH_API_URL: string;
+  },
 ): (url: URL) => boolean {
   return createLinkPolicy({
     hostPatterns: settings.ALLOWED_LINK_HOSTS.split(','),
