@@ -65,6 +65,18 @@ export async function startAzurite(options: { startTimeoutMs?: number } = {}): P
 }
 
 export async function spawnAzurite(options: { startTimeoutMs?: number } = {}): Promise<Azurite> {
+  // A free port is free when asked, not when Azurite binds it: another test file's process can take it in
+  // between (EADDRINUSE). Such a start is tried again on new ports; any other failure is thrown at once.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnAzuriteOnce(options);
+    } catch (error) {
+      if (attempt >= 5 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function spawnAzuriteOnce(options: { startTimeoutMs?: number }): Promise<Azurite> {
   const require = createRequire(import.meta.url);
   const entry = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'azurite.js');
   const location = await mkdtemp(path.join(os.tmpdir(), 'azurite-'));
