@@ -99,9 +99,9 @@ export async function measureCpuCosts(pageRows = 2000, repeat = 4): Promise<CpuC
 
   const v2Rows = 20_000;
   const blob = sampleV2Blob(v2Rows);
-  const readV2 = async () => {
-    let n = 0;
-    for await (const p of readManifestPages(
+  /** The v2 reader over the sample blob, from the start, 2,000 lines a page. */
+  const v2Pages = () =>
+    readManifestPages(
       {
         eTag: 'e',
         rootDirectory: 'https://x.blob.core.windows.net/c',
@@ -115,28 +115,15 @@ export async function measureCpuCosts(pageRows = 2000, repeat = 4): Promise<CpuC
         maxLineBytes: 1024 * 1024,
         open: async () => Readable.from([blob]),
       },
-    ))
-      n += p.rows;
+    );
+  const readV2 = async () => {
+    let n = 0;
+    for await (const p of v2Pages()) n += p.rows;
     if (n !== v2Rows) throw new Error(`v2 reader found ${n} rows of ${v2Rows}`);
   };
   const v2Ndjson = await (async () => {
     const parts: Buffer[] = [];
-    for await (const p of readManifestPages(
-      {
-        eTag: 'e',
-        rootDirectory: 'https://x.blob.core.windows.net/c',
-        sasToken: '',
-        blobCount: 1,
-        blobs: [{ name: 'b' }],
-      },
-      {
-        checkpoint: { blobIndex: 0, line: 0, rowsThrough: 0 },
-        maxLines: 2000,
-        maxLineBytes: 1024 * 1024,
-        open: async () => Readable.from([blob]),
-      },
-    ))
-      parts.push(p.ndjson);
+    for await (const p of v2Pages()) parts.push(p.ndjson);
     return Buffer.concat(parts);
   })();
 

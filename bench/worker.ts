@@ -213,12 +213,12 @@ function v2GzipBlobs(job: NdjsonBaselineJob): Buffer[] {
   return blobs;
 }
 
-/** The gzip blobs of a v2 export as the source serves them (started and polled through the app's Graph client). */
-async function fetchV2Blobs(
+/** A v2 export started and polled through the app's Graph client until it succeeds: its manifest. */
+async function succeededV2Manifest(
   settings: Record<string, string>,
   invoiceId: string,
   v2Kind: 'usage' | 'reconciliation',
-): Promise<Buffer[]> {
+) {
   const log: SyncLogger = { info: () => {}, warn: () => {}, error: () => {}, event: () => {} };
   const deps = await createSyncDeps(loadSettings(settings), { log, graphPollSeconds: 0 });
   const started = await deps.graph.startExport(v2Kind, invoiceId);
@@ -228,7 +228,16 @@ async function fetchV2Blobs(
     state = await deps.graph.checkOperation(started.operationLocation);
   }
   if (state.status !== 'succeeded') throw new Error(`v2 source: the export ended ${state.status}`);
-  const { manifest } = state;
+  return state.manifest;
+}
+
+/** The gzip blobs of a v2 export as the source serves them (started and polled through the app's Graph client). */
+async function fetchV2Blobs(
+  settings: Record<string, string>,
+  invoiceId: string,
+  v2Kind: 'usage' | 'reconciliation',
+): Promise<Buffer[]> {
+  const manifest = await succeededV2Manifest(settings, invoiceId, v2Kind);
   const blobs: Buffer[] = [];
   for (const blob of manifest.blobs) {
     const response = await fetch(blobUrl(manifest, blob));
@@ -305,16 +314,7 @@ async function runSourceJob(job: SourceJob): Promise<BaselineResult> {
 }
 
 async function runSourceV2Job(job: SourceV2Job): Promise<BaselineResult> {
-  const log: SyncLogger = { info: () => {}, warn: () => {}, error: () => {}, event: () => {} };
-  const deps = await createSyncDeps(loadSettings(job.settings), { log, graphPollSeconds: 0 });
-  const started = await deps.graph.startExport(job.v2Kind, job.invoiceId);
-  let state = await deps.graph.checkOperation(started.operationLocation);
-  for (let polls = 0; state.status === 'running' && polls < 100; polls++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    state = await deps.graph.checkOperation(started.operationLocation);
-  }
-  if (state.status !== 'succeeded') throw new Error(`v2 source: the export ended ${state.status}`);
-  const { manifest } = state;
+  const manifest = await succeededV2Manifest(job.settings, job.invoiceId, job.v2Kind);
   let bytes = 0;
   const t0 = performance.now();
   for (const blob of manifest.blobs) {
