@@ -10,6 +10,7 @@ import { exportPart, PartNotRecordedError, recordExportFailure } from '../../src
 import type { ExportContext } from '../../src/sync/export/context.js';
 import { LeaseLostError, PartLease } from '../../src/sync/export/lease.js';
 import {
+  BLOCKS_IN_FLIGHT,
   type PartSource,
   RECHECK_INTERVAL_MS,
   stageCommitVerify,
@@ -477,6 +478,72 @@ describe('the stage loop', () => {
     ctx.lease.stopRenewal();
     expect(String(error)).toMatch(/The v1 pages of .*rows\.ndjson ended without a last page/);
     expect(progressOf(await stored(deps))).toMatchObject({ blocks: 1, rows: 1 });
+  });
+
+  test('the next block is staged while one is still being written; progress moves only past durable blocks', async () => {
+    const { deps } = await setup();
+    const container = deps.storage.container;
+    // Every stageBlock of the part's blob passes through here: block 0 is held until block 1 has been written.
+    const calls: { started: number; finished?: number }[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let block1Written: () => void = () => {};
+    const block1 = new Promise<void>((resolve) => {
+      block1Written = resolve;
+    });
+    let progressWhileBlock0Held: number | undefined;
+    const spied = Object.create(container) as typeof container;
+    spied.getBlockBlobClient = (path: string) => {
+      const blob = container.getBlockBlobClient(path);
+      const stageBlock = blob.stageBlock.bind(blob);
+      blob.stageBlock = async (...args: Parameters<typeof stageBlock>) => {
+        const call = calls.push({ started: performance.now() }) - 1;
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        try {
+          if (call === 0) {
+            // A loop that waits for block 0 before it stages block 1 never gets past this wait.
+            await Promise.race([block1, new Promise((resolve) => setTimeout(resolve, 3000))]);
+            progressWhileBlock0Held = progressOf(await stored(deps)).blocks;
+          }
+          return await stageBlock(...args);
+        } finally {
+          inFlight--;
+          (calls[call] as { finished?: number }).finished = performance.now();
+          if (call === 1) block1Written();
+        }
+      };
+      return blob;
+    };
+    const ctx = await context({ ...deps, storage: { ...deps.storage, container: spied } });
+    const pages = [1, 2, 3, 4].map((n) => ({ lines: [row(n)], rowsThrough: n }));
+    expect(await stageCommitVerify(ctx, source(pages))).toBe('complete');
+    const [first, second] = calls;
+    // Block 1 was written while block 0 was held, and no page's progress was saved before block 0 was durable.
+    expect(second?.finished).toBeLessThan(first?.finished ?? 0);
+    expect(progressWhileBlock0Held).toBe(0);
+    expect(maxInFlight).toBe(BLOCKS_IN_FLIGHT);
+    expect(calls).toHaveLength(4);
+    const part = await stored(deps);
+    expect(part).toMatchObject({ state: 'complete', rows: 4 });
+    const text = (await container.getBlockBlobClient(part.blobPath).downloadToBuffer()).toString();
+    expect(text).toBe(pages.map((p) => `${p.lines[0]}\n`).join(''));
+  });
+
+  test('a block that fails while the next is staged: progress is saved through the block before it, no further', async () => {
+    const { deps } = await setup();
+    const ctx = await context(deps);
+    const failure = await stageCommitVerify(
+      ctx,
+      source([
+        { lines: [row(1)], rowsThrough: 1 },
+        { lines: [row(2)], rowsThrough: 2 },
+        { lines: [row(3), row(3)], rows: 1, rowsThrough: 4 },
+        { lines: [row(4)], rowsThrough: 5 },
+      ]),
+    ).catch((e: unknown) => e);
+    ctx.lease.stopRenewal();
+    expect(String(failure)).toMatch(/stage block 2 of/);
+    expect(progressOf(await stored(deps))).toMatchObject({ blocks: 2, rows: 2 });
   });
 
   test('a page that miscounts its rows is refused when staged', async () => {

@@ -95,11 +95,16 @@ export async function stageCommitVerify(ctx: ExportContext, source: PartSource):
   return 'complete';
 }
 
+/** Blocks staged at once: the next page's block goes out while the storage service still writes this one. */
+export const BLOCKS_IN_FLIGHT = 2;
+
 /**
  * Stages pages until the last one (returns the progress with every page staged) or until the time budget is used
- * (hands over and returns 'continued'). The next page is fetched while this one is staged, but never once the
- * budget is used: every page whose request was sent is staged by this invocation, so a continuation token is sent
- * once, and nothing of this invocation is still running when the next message can start.
+ * (hands over and returns 'continued'). The next page is fetched while earlier ones are staged, and up to
+ * BLOCKS_IN_FLIGHT blocks are staged at once; the progress of page k is saved only once blocks 0..k are all
+ * durable, in page order. Nothing is fetched once the budget is used: every page whose request was sent is staged
+ * by this invocation, so a continuation token is sent once, and nothing of this invocation is still running when
+ * the next message can start.
  */
 async function stagePages(
   ctx: ExportContext,
@@ -140,6 +145,16 @@ async function stagePages(
     await saving;
     if (saveFailure) throw saveFailure.error;
   };
+  /** Pages in order, each with its staging (already settled for a page without rows) and the progress after it. */
+  const staging: { done: Promise<void>; progress: PartProgress }[] = [];
+  /** Waits for the oldest page's block to be durable, then saves the progress through that page. */
+  const settleOldest = async () => {
+    const oldest = staging[0];
+    if (!oldest) return;
+    await oldest.done;
+    staging.shift();
+    saveProgress(oldest.progress);
+  };
   try {
     while (pending) {
       if (saveFailure) throw saveFailure.error;
@@ -158,15 +173,19 @@ async function stagePages(
         // Staging may fail before the prefetched page is awaited; its failure is then reported by that staging.
         pending.catch(() => {});
       }
+      let done: Promise<void> = Promise.resolve();
       if (current.rows > 0) {
         lease.assertHeld();
         const block = progress.blocks;
-        await withOperation(`stage block ${block} of ${lease.part.blobPath}`, () =>
+        done = withOperation(`stage block ${block} of ${lease.part.blobPath}`, () =>
           writer.stage(blockId(lease.epoch, block), current.ndjson, current.rows),
         );
+        // Awaited in page order below; a failure is reported there, not as an unhandled rejection.
+        done.catch(() => {});
       }
       progress = advance(progress, { ...current, bytes: current.ndjson.length }, lease.epoch);
-      saveProgress(progress);
+      staging.push({ done, progress });
+      while (staging.length >= BLOCKS_IN_FLIGHT || ((last || handOver) && staging.length > 0)) await settleOldest();
       if (last) await savedSoFar();
       if (handOver) {
         await savedSoFar();
@@ -182,10 +201,20 @@ async function stagePages(
     }
     await savedSoFar();
     return progress;
+  } catch (error) {
+    // Blocks already durable still count: their progress is saved in page order, up to the first that failed.
+    try {
+      while (staging.length > 0) await settleOldest();
+      await savedSoFar();
+    } catch {
+      // The error that stopped the loop is the one reported.
+    }
+    throw error;
   } finally {
-    // Waits for a page still being fetched (its generator settles first) and for a progress save still under
-    // way, so no request outlives this invocation.
+    // Waits for a page still being fetched (its generator settles first), for blocks still being staged and for a
+    // progress save still under way, so no request outlives this invocation.
     await pages.return?.().catch(() => undefined);
+    await Promise.allSettled(staging.map((s) => s.done));
     await saving;
   }
 }
