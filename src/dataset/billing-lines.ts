@@ -48,7 +48,7 @@ export type DatasetOutcome =
   | { state: 'raced' };
 
 export interface DatasetOptions {
-  /** Rows per row group: what is held in memory at once (default 2000, one v1 page). */
+  /** Rows per row group: what is held in memory at once (default ROW_GROUP_ROWS). */
   rowGroupRows?: number;
   abortSignal?: AbortSignal;
 }
@@ -192,6 +192,13 @@ class DatasetInputError extends Error {
   override name = 'DatasetInputError';
 }
 
+/**
+ * Rows per row group of billing_lines.parquet: about as many rows as one full v1 page, so a row group's cells
+ * stay a few MiB in memory. Decided here, not by LINE_ITEM_PAGE_SIZE: a small page size (a throttled tenant)
+ * must not cut the file into tiny row groups, each a staged block and a set of column chunks to write and read.
+ */
+export const ROW_GROUP_ROWS = 2000;
+
 /** Streams every input's rows into the Parquet writer, one row group at a time. */
 async function writeParquet(
   container: ContainerClient,
@@ -201,7 +208,7 @@ async function writeParquet(
   fingerprint: string,
   options: DatasetOptions,
 ): Promise<{ rows: number; billedCost: bigint | undefined }> {
-  const groupRows = Math.max(1, options.rowGroupRows ?? 2000);
+  const groupRows = Math.max(1, options.rowGroupRows ?? ROW_GROUP_ROWS);
   const parquet = new ParquetWriter({
     writer,
     schema: parquetSchema(),

@@ -151,9 +151,7 @@ export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): 
 
     const reconciliation = buildReconciliation(entity, parts, deps.settings.RECONCILIATION_TOLERANCE);
     // The typed dataset is part of the verification: written from the committed billing parts, and it must add up.
-    const dataset = await syncBillingLines(container, entity, parts, reconciliation, {
-      rowGroupRows: deps.settings.LINE_ITEM_PAGE_SIZE,
-    });
+    const dataset = await syncBillingLines(container, entity, parts, reconciliation);
     if (dataset.state === 'raced') continue; // another finalize committed it in between: start again
     const datasetProblem = dataset.state === 'invalid' ? dataset.problem : undefined;
     const status = datasetProblem ? 'failed' : statusOf(parts, reconciliation);

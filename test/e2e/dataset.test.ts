@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSyncDeps } from '../../src/app/create-deps.js';
 import { runPass } from '../../src/app/run-pass.js';
 import { loadSettings } from '../../src/config.js';
+import { ROW_GROUP_ROWS } from '../../src/dataset/billing-lines.js';
 import type { SyncDeps } from '../../src/sync/deps.js';
 import { finalizeInvoiceIfDone } from '../../src/sync/finalize.js';
 import type { SyncLogger } from '../../src/telemetry/logger.js';
@@ -56,6 +57,8 @@ beforeAll(async () => {
   const env = await simulatorEnvironment(sim, azurite, {
     INVOICE_CONTAINER: `ds${suffix}`,
     LEDGER_TABLE: `ds${suffix}`,
+    // Small pages: the files' row groups are the dataset's own size, not the page size.
+    LINE_ITEM_PAGE_SIZE: '7',
   });
   const quiet: SyncLogger = { info: () => {}, warn: () => {}, error: () => {}, event: () => {} };
   deps = await createSyncDeps(loadSettings(env.settings), { ...env.overrides, log: quiet });
@@ -265,6 +268,12 @@ describe('a second reader', () => {
         }
       }
       const rows = (await parquetReadObjects({ file: buffer, metadata })) as Record<string, unknown>[];
+      const groups = metadata.row_groups.map((g) => Number(g.num_rows));
+      expect(groups, path).toEqual(
+        Array.from({ length: Math.max(1, Math.ceil(rows.length / ROW_GROUP_ROWS)) }, (_, i) =>
+          Math.min(ROW_GROUP_ROWS, rows.length - i * ROW_GROUP_ROWS),
+        ),
+      );
       const invoiceId = /invoice_id=([^/]+)/.exec(path)?.[1] as string;
       const manifest = JSON.parse(await readFile(join(folder, dirname(path), 'manifest.json'), 'utf8'));
       const artifact = manifest.artifacts.find((a: { kind: string }) => a.kind === 'dataset');
