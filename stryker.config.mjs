@@ -32,7 +32,7 @@ const GROUPS = {
   },
   verify: {
     mutate: ['src/sync/export/verify.ts'],
-    tests: ['test/sync/verify.test.ts', 'test/sync/export-lease.test.ts'],
+    tests: ['test/sync/verify.test.ts', 'test/sync/ndjson-digest.test.ts', 'test/sync/export-lease.test.ts'],
   },
   stage: {
     mutate: ['src/sync/export/stage.ts'],
