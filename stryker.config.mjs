@@ -32,13 +32,17 @@ const GROUPS = {
   },
   verify: {
     mutate: ['src/sync/export/verify.ts'],
-    tests: ['test/sync/verify.test.ts', 'test/sync/export-lease.test.ts'],
+    tests: ['test/sync/verify.test.ts', 'test/sync/ndjson-digest.test.ts', 'test/sync/export-lease.test.ts'],
   },
   stage: {
     mutate: ['src/sync/export/stage.ts'],
     tests: ['test/sync/export-lease.test.ts', 'test/sync/verify.test.ts'],
   },
-  claim: { mutate: ['src/sync/export/claim.ts'], tests: ['test/sync/export-lease.test.ts'] },
+  claim: {
+    mutate: ['src/sync/export/claim.ts'],
+    // export-part.test.ts: the path after the claim (v1, v2, re-check, lost lease, failure) against the simulator.
+    tests: ['test/sync/export-lease.test.ts', 'test/sync/export-part.test.ts'],
+  },
   export: {
     mutate: [
       'src/sync/export/lease.ts',

@@ -300,7 +300,11 @@ describe('exportPart decides before it works', () => {
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(PartNotRecordedError);
-    expect(error).toMatchObject({ retriable: false, message: expect.stringContaining(`${INVOICE}/nope`) });
+    expect(error).toMatchObject({
+      name: 'PartNotRecordedError',
+      retriable: false,
+      message: expect.stringContaining(`${INVOICE}/nope`),
+    });
   });
 
   test('a finished part is already done, a re-check of a v1 part too; no lease is taken', async () => {
@@ -342,9 +346,14 @@ describe('exportPart decides before it works', () => {
   });
 
   test('a message behind the part is dropped: nothing sent, nothing claimed', async () => {
-    const { deps } = await setup();
+    const { deps, log } = await setup();
     await deps.storage.ledger.updatePart(INVOICE, PART, () => ({ turn: 5 }));
     expect(await exportPart(deps, { ...ids, turn: 4 }, invocation('i'))).toBe('stale');
+    expect(log.lines).toContainEqual({
+      level: 'info',
+      message: 'Message is behind the part (a duplicate); dropped',
+      properties: { invoiceId: INVOICE, partId: PART, correlationId: 'i', turn: 4, partTurn: 5 },
+    });
     expect((await deps.storage.queues.lineItemExport.getProperties()).approximateMessagesCount).toBe(0);
     expect((await stored(deps)).leaseOwner).toBeUndefined();
   });
@@ -356,7 +365,8 @@ describe('recordExportFailure marks only what the message owns', () => {
     await deps.storage.ledger.updatePart(INVOICE, PART, () => ({
       state: 'exporting',
       leaseOwner: 'gone',
-      leaseUntil: new Date(clock.now() - 1).toISOString(),
+      // A lease that ends at this very millisecond is over.
+      leaseUntil: new Date(clock.now()).toISOString(),
       dueAt: new Date(clock.now() + 60_000).toISOString(),
     }));
     expect(await recordExportFailure(deps, { ...ids, turn: 0 }, 'HTTP 400 bad request')).toBe('failed');

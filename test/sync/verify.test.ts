@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { rowTotal } from '../../src/sync/export/verify.js';
+import { rowTotal, totalFields } from '../../src/sync/export/verify.js';
 
 describe('rowTotal reads the amount a line item adds to the invoice', () => {
-  const billing = ['totalforcustomer', 'posttaxtotal', 'amount'];
+  const billing = totalFields(['totalforcustomer', 'posttaxtotal', 'amount']);
   test('v1 camelCase and v2 PascalCase, numbers and numeric strings', () => {
     expect(rowTotal('{"subtotal":5,"totalForCustomer":60.25,"amount":1}', billing)).toEqual({
       text: '60.25',

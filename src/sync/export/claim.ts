@@ -100,7 +100,9 @@ export async function recordExportFailure(
   const nowIso = new Date(deps.now()).toISOString();
   await deps.storage.ledger.updatePart(message.invoiceId, message.partId, (current) => {
     outcome = 'untouched';
-    const heldByOther = current.leaseOwner !== undefined && Date.parse(current.leaseUntil ?? '') > deps.now();
+    // A live lease is another invocation's (this message's own was released when its export failed). PartLease
+    // writes and clears leaseOwner and leaseUntil together; an absent leaseUntil parses to NaN: no live lease.
+    const heldByOther = Date.parse(String(current.leaseUntil)) > deps.now();
     if (heldByOther || message.turn !== current.turn) return undefined;
     if (current.state === 'complete') {
       outcome = 'recheck-later';

@@ -14,51 +14,48 @@ export interface VerifiedBlob {
 }
 
 /** The amount field that adds up to the invoice, by line-item type; names are matched case-insensitively (v2 is PascalCase). */
+const BILLING_TOTAL_FIELDS = ['totalforcustomer', 'posttaxtotal', 'amount'];
 const TOTAL_FIELDS: Record<string, string[]> = {
-  billing: ['totalforcustomer', 'posttaxtotal', 'amount'],
+  billing: BILLING_TOTAL_FIELDS,
   usage: ['billingpretaxtotal', 'pretaxcharges'],
 };
 
 const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)';
-const patternCache = new Map<string, RegExp>();
-const quotedCache = new Map<string, string>();
-const quotedLower = (field: string) => {
-  let quoted = quotedCache.get(field);
-  if (quoted === undefined) {
-    quoted = `"${field.toLowerCase()}"`;
-    quotedCache.set(field, quoted);
-  }
-  return quoted;
-};
-/** `"<field>": <number or "number">`, the key matched case-insensitively and not inside an escaped string. */
-function fieldPattern(field: string): RegExp {
-  let pattern = patternCache.get(field);
-  if (!pattern) {
-    // JSON whitespace only ([ \t\r\n], not \s): the same in the text and in its latin1 reading.
-    // Sticky: tried at each place the field's name occurs, in order, which finds the same first match as a scan.
-    pattern = new RegExp(`(?<!\\\\)"(${field})"[ \\t\\r\\n]*:[ \\t\\r\\n]*(?:${NUMBER}|"${NUMBER}")`, 'iy');
-    patternCache.set(field, pattern);
-  }
-  return pattern;
+
+/** A total field as the search uses it: its quoted lower-case name and its pattern. */
+export interface TotalField {
+  quoted: string;
+  pattern: RegExp;
 }
 
 /**
- * A row's amount in its total field (first candidate present wins), as the decimal text the row carries. A
- * targeted search on the raw text instead of JSON.parse per row: the rows are the API's flat line-item objects.
+ * The fields in the order they are preferred, compiled once per read-back. The pattern is `"<field>": <number or
+ * "number">`, the key matched case-insensitively and not inside an escaped string; JSON whitespace only
+ * ([ \t\r\n], not \s): the same in the text and in its latin1 reading. Sticky: tried at each place the field's
+ * name occurs, in order, which finds the same first match as a scan.
  */
-export function rowTotal(row: string, candidates: string[]): { text: string; field: string } | undefined {
+export const totalFields = (names: readonly string[]): TotalField[] =>
+  names.map((field) => ({
+    quoted: `"${field.toLowerCase()}"`,
+    pattern: new RegExp(`(?<!\\\\)"(${field})"[ \\t\\r\\n]*:[ \\t\\r\\n]*(?:${NUMBER}|"${NUMBER}")`, 'iy'),
+  }));
+
+/**
+ * A row's amount in its total field (first field present wins), as the decimal text the row carries. A targeted
+ * search on the raw text instead of JSON.parse per row: the rows are the API's flat line-item objects.
+ */
+export function rowTotal(row: string, fields: readonly TotalField[]): { text: string; field: string } | undefined {
   // A native case-insensitive pre-check: the pattern can only match where the lower-cased row has `"field"`
   // (field names are ASCII), so a row without any candidate costs no regular expression at all.
   const lower = row.toLowerCase();
-  for (const candidate of candidates) {
-    const quoted = quotedLower(candidate);
-    const pattern = fieldPattern(candidate);
+  for (const { quoted, pattern } of fields) {
     for (let at = lower.indexOf(quoted); at !== -1; at = lower.indexOf(quoted, at + 1)) {
       pattern.lastIndex = at;
       const match = pattern.exec(row);
       if (!match) continue;
       const text = match[2] ?? match[3];
-      if (text !== undefined) return { text, field: match[1] ?? candidate };
+      // Group 1 (the name as the row spells it) is part of every match.
+      if (text !== undefined) return { text, field: match[1]! };
     }
   }
   return undefined;
@@ -70,62 +67,74 @@ export function rowTotal(row: string, candidates: string[]): { text: string; fie
  */
 export class NdjsonDigest {
   readonly #hash = createHash('sha256');
-  readonly #candidates: string[];
+  readonly #fields: TotalField[];
   /** The running exact sum (the same left fold as sumAmounts, without holding one Decimal per row). */
   #total: Decimal = new Decimal(0);
   #amounts = 0;
+  /** The bytes after the last line break so far: the start of a line the next chunk completes. */
   #carry: Buffer = Buffer.alloc(0);
-  #result: VerifiedBlob = { sha256: '', bytes: 0, lines: 0 };
+  #bytes = 0;
+  #lines = 0;
+  #totalField: string | undefined;
 
   constructor(lineItemType: string) {
-    this.#candidates = TOTAL_FIELDS[lineItemType] ?? TOTAL_FIELDS.billing ?? [];
+    this.#fields = totalFields(TOTAL_FIELDS[lineItemType] ?? BILLING_TOTAL_FIELDS);
   }
 
   update(chunk: Buffer): void {
     this.#hash.update(chunk);
-    this.#result.bytes += chunk.length;
-    let start = 0;
-    for (let lf = chunk.indexOf(10); lf !== -1; lf = chunk.indexOf(10, start)) {
-      if (this.#carry.length > 0) {
-        this.#line(Buffer.concat([this.#carry, chunk.subarray(start, lf)]));
-        this.#carry = Buffer.alloc(0);
-      } else {
-        this.#line(chunk, start, lf);
-      }
+    this.#bytes += chunk.length;
+    let lf = chunk.indexOf(10);
+    if (lf === -1) {
+      this.#carry = Buffer.concat([this.#carry, chunk]);
+      return;
+    }
+    // The chunk's first line completes the one carried over (one copy per chunk, none per line).
+    this.#line(Buffer.concat([this.#carry, chunk.subarray(0, lf)]));
+    let start = lf + 1;
+    for (lf = chunk.indexOf(10, start); lf !== -1; lf = chunk.indexOf(10, start)) {
+      this.#line(chunk, start, lf);
       start = lf + 1;
     }
-    if (start < chunk.length) this.#carry = Buffer.concat([this.#carry, chunk.subarray(start)]);
+    // A copy: the stream may reuse the chunk's memory.
+    this.#carry = Buffer.from(chunk.subarray(start));
   }
 
   digest(): VerifiedBlob {
-    if (this.#carry.length > 0) this.#line(this.#carry);
+    // The last line may lack its line break (an empty carry is no line: #line skips it).
+    this.#line(this.#carry);
     this.#carry = Buffer.alloc(0);
-    const result = this.#result;
-    result.sha256 = this.#hash.digest('hex');
-    // An empty file adds up to zero (the "$0 invoice": line items not published yet must show as a gap, not as nothing).
-    if (this.#amounts > 0 || result.lines === 0) result.total = amountText(this.#total);
-    return result;
+    return {
+      sha256: this.#hash.digest('hex'),
+      bytes: this.#bytes,
+      lines: this.#lines,
+      // An empty file adds up to zero (the "$0 invoice": line items not published yet must show as a gap, not as
+      // nothing).
+      total: this.#amounts > 0 || this.#lines === 0 ? amountText(this.#total) : undefined,
+      totalField: this.#totalField,
+    };
   }
 
   #line(bytes: Buffer, start = 0, end = bytes.length): void {
     if (end === start) return;
-    this.#result.lines++;
+    this.#lines++;
     // latin1: one byte per character, no UTF-8 decoding; the field names and amounts searched for are ASCII, and
     // no byte of a multi-byte UTF-8 character is ASCII, so the search finds exactly what it finds in the text.
-    const total = rowTotal(bytes.toString('latin1', start, end), this.#candidates);
+    const total = rowTotal(bytes.toString('latin1', start, end), this.#fields);
     if (total) {
       this.#total = this.#total.plus(new Decimal(total.text));
       this.#amounts++;
-      this.#result.totalField ??= total.field;
+      this.#totalField ??= total.field;
     }
   }
 }
 
 export async function verifyNdjsonBlob(blob: BlockBlobClient, lineItemType: string): Promise<VerifiedBlob> {
   const digest = new NdjsonDigest(lineItemType);
-  // maxRetryRequests: a dropped connection mid-read resumes from the byte reached instead of failing the check.
-  const download = await blob.download(0, undefined, { maxRetryRequests: 5 });
-  const body = download.readableStreamBody;
-  if (body) for await (const chunk of body as AsyncIterable<Buffer>) digest.update(chunk);
+  // A dropped connection mid-read resumes from the byte reached (the SDK's maxRetryRequests, 5 by default in
+  // Node) instead of failing the check.
+  const download = await blob.download(0);
+  // Always present in Node (browsers get blobBody instead).
+  for await (const chunk of download.readableStreamBody as AsyncIterable<Buffer>) digest.update(chunk);
   return digest.digest();
 }
