@@ -1,7 +1,8 @@
 // The shared HTTP pipeline (core-rest-pipeline) of the Partner Center and Graph clients: which policies run, and
-// where. Each policy lives in its own module; the order is declared with the library's phases, not by insertion:
-//   Serialize    requestIdPolicy          MS-RequestId once per call, so every retry of the call reuses it
-//   Deserialize  apiErrorPolicy           every non-2xx or transport failure becomes one ApiError
+// where. Each policy lives in its own module; the order is the library's phases, and within the Retry phase the
+// order the policies are added in (test/http/pipeline-unit.test.ts holds the whole order):
+//   (no phase)   requestIdPolicy          MS-RequestId once per call, so every retry of the call reuses it
+//                apiErrorPolicy           every non-2xx or transport failure becomes one ApiError
 //   Retry        retryPolicy              the library's loop with our one RetryStrategy (src/http/retry.ts)
 //                requestTelemetryPolicy   one report per attempt
 //                attemptTimeoutPolicy     per attempt: headers and text body within timeoutMs, stream idle timeout
@@ -69,17 +70,8 @@ export interface CreatePipelineOptions {
 
 export const DEFAULT_MAX_PAGE_BYTES = 256 * 1024 ** 2;
 
-const LOGGED_HEADERS = [
-  'MS-RequestId',
-  'MS-CorrelationId',
-  'MS-CV',
-  'MS-ServerId',
-  'Retry-After',
-  'client-request-id',
-  'request-id',
-  'x-ms-request-id',
-  'Location',
-];
+// The library's logger already shows MS-CV, Retry-After, client-request-id, request-id and x-ms-request-id.
+const LOGGED_HEADERS = ['MS-RequestId', 'MS-CorrelationId', 'MS-ServerId', 'Location'];
 
 /** MS-RequestId once per call (outside the retry policy, so every retry reuses it) and a correlation id. */
 function requestIdPolicy(requestIdHeader: string, correlationIdHeader: string): PipelinePolicy {
@@ -116,7 +108,8 @@ function apiErrorPolicy(): PipelinePolicy {
           cause: e,
         });
       }
-      if (response.status >= 200 && response.status < 300) return response;
+      // Node's client answers 1xx itself: a response here is 2xx or an error.
+      if (response.status < 300) return response;
       throw apiErrorFromResponse(response);
     },
   };
@@ -127,8 +120,9 @@ export function createPipeline(options: CreatePipelineOptions = {}): Pipeline {
   const requestIdHeader = options.requestIdHeaderName ?? 'MS-RequestId';
   const correlationIdHeader = options.correlationIdHeaderName ?? 'MS-CorrelationId';
   const pipeline = createEmptyPipeline();
-  pipeline.addPolicy(requestIdPolicy(requestIdHeader, correlationIdHeader), { phase: 'Serialize' });
-  pipeline.addPolicy(apiErrorPolicy(), { phase: 'Deserialize' });
+  // No phase: before the Retry phase, in this order (nothing else is added outside a phase).
+  pipeline.addPolicy(requestIdPolicy(requestIdHeader, correlationIdHeader));
+  pipeline.addPolicy(apiErrorPolicy());
 
   const retry = retryPolicy(
     [
@@ -140,23 +134,21 @@ export function createPipeline(options: CreatePipelineOptions = {}): Pipeline {
     ],
     { maxRetries: options.maxRetries ?? 6 },
   );
+  // The Retry phase in the order added: retry, telemetry (per attempt), attempt timeout, bounded bodies.
   pipeline.addPolicy(retry, { phase: 'Retry' });
-  let innermostOfRetry = retry.name;
   if (options.onRequestCompleted) {
     const telemetry = requestTelemetryPolicy(options.onRequestCompleted, {
       host: options.telemetryHost,
       correlationIdHeader,
       requestIdHeader,
     });
-    pipeline.addPolicy(telemetry, { phase: 'Retry', afterPolicies: [innermostOfRetry] });
-    innermostOfRetry = telemetry.name;
+    pipeline.addPolicy(telemetry, { phase: 'Retry' });
   }
-  const timeout = attemptTimeoutPolicy(options.timeoutMs ?? 180_000);
-  pipeline.addPolicy(timeout, { phase: 'Retry', afterPolicies: [innermostOfRetry] });
+  pipeline.addPolicy(attemptTimeoutPolicy(options.timeoutMs ?? 180_000), { phase: 'Retry' });
   const bodies = boundedBodyPolicy(
     options.textBodyLimit ?? { bytes: DEFAULT_MAX_PAGE_BYTES, name: 'maxPageBytes (setting MAX_PAGE_BYTES)' },
   );
-  pipeline.addPolicy(bodies, { phase: 'Retry', afterPolicies: [timeout.name] });
+  pipeline.addPolicy(bodies, { phase: 'Retry' });
 
   if (options.credential) {
     const auth = bearerTokenAuthenticationPolicy({ credential: options.credential, scopes: options.scopes ?? [] });

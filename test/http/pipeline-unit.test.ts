@@ -7,6 +7,7 @@ import {
   createApiRequest,
   createPipeline,
   defaultHttpClient,
+  sendForBytes,
   sendForStream,
   sendForText,
   stripBom,
@@ -212,5 +213,78 @@ describe('log lines', () => {
     expect(request).toMatch(/"x-internal-secret": "REDACTED"/);
     // The token reached the server all the same.
     expect(server.requests[0]?.headers.authorization).toBe('Bearer test-token');
+  });
+});
+
+describe('the policies and their order', () => {
+  const names = (options: Parameters<typeof createPipeline>[0]) =>
+    createPipeline(options)
+      .getOrderedPolicies()
+      .map((p) => p.name);
+  const retryPhase = ['retryPolicy', 'attemptTimeoutPolicy', 'boundedBodyPolicy'];
+
+  it('ids and errors outside the retries; per attempt telemetry, timeout and bodies; sign; then the log', () => {
+    expect(names({})).toEqual(['requestIdPolicy', 'apiErrorPolicy', ...retryPhase, 'logPolicy']);
+    expect(names({ onRequestCompleted: () => undefined })).toEqual([
+      'requestIdPolicy',
+      'apiErrorPolicy',
+      'retryPolicy',
+      'requestTelemetryPolicy',
+      'attemptTimeoutPolicy',
+      'boundedBodyPolicy',
+      'logPolicy',
+    ]);
+    expect(names({ credential: anyToken, scopes: 's' })).toEqual([
+      'requestIdPolicy',
+      'apiErrorPolicy',
+      ...retryPhase,
+      'bearerTokenAuthenticationPolicy',
+      'logPolicy',
+    ]);
+    expect(names({ credential: anyToken, scopes: 's', allowInsecureLoopback: true })).toEqual([
+      'requestIdPolicy',
+      'apiErrorPolicy',
+      ...retryPhase,
+      'loopbackBeforeAuthPolicy',
+      'bearerTokenAuthenticationPolicy',
+      'loopbackAfterAuthPolicy',
+      'logPolicy',
+    ]);
+    expect(names({ allowInsecureLoopback: true })).toEqual([
+      'requestIdPolicy',
+      'apiErrorPolicy',
+      ...retryPhase,
+      'loopbackInsecurePolicy',
+      'logPolicy',
+    ]);
+  });
+
+  it('a credential without scopes is asked for a token of no scope', async () => {
+    const server = await serve(200);
+    const asked: unknown[] = [];
+    const credential = {
+      async getToken(scopes: string | string[]) {
+        asked.push(scopes);
+        return { token: 't', expiresOnTimestamp: Date.now() + 3_600_000 };
+      },
+    };
+    await sendForText(createPipeline({ ...loopback, credential }), `${server.url}/x`);
+    expect(asked).toEqual([[]]);
+  });
+});
+
+describe('sendForBytes', () => {
+  it('hands back the bytes as read, not decoded, whatever the options asked for', async () => {
+    const raw = Buffer.from([0xef, 0xbb, 0xbf, 0xff, 0xfe, 0x00, 0x7b, 0x7d]);
+    const server = await startLoopbackServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(raw);
+    });
+    servers.push(server);
+    const { bytes, response } = await sendForBytes(createPipeline(loopback), `${server.url}/b`, { stream: true });
+    expect(bytes.equals(raw)).toBe(true);
+    expect(response.status).toBe(200);
+    const plain = await sendForBytes(createPipeline(loopback), `${server.url}/b`);
+    expect(plain.bytes.equals(raw)).toBe(true);
   });
 });

@@ -12,7 +12,6 @@ import { LeaseLostError, PartLease } from '../../src/sync/export/lease.js';
 import {
   BLOCKS_IN_FLIGHT,
   type PartSource,
-  RECHECK_INTERVAL_MS,
   stageCommitVerify,
   VerificationError,
 } from '../../src/sync/export/stage.js';
@@ -445,9 +444,10 @@ async function context(deps: SyncDeps, deadline = Date.now() + 600_000): Promise
 const row = (amount: number) => `{"totalForCustomer":${amount}}`;
 
 describe('the stage loop', () => {
-  test('past its deadline it stages the page in hand, saves the progress and hands over to the next turn', async () => {
-    const { deps, clock } = await setup();
-    const ctx = await context(deps, clock.now() - 1);
+  test('at its deadline it stages the page in hand, saves the progress and hands over to the next turn', async () => {
+    const { deps, log, clock } = await setup();
+    // The deadline is this very millisecond (the frozen clock does not move): the budget is used.
+    const ctx = await context(deps, clock.now());
     const pages = source([
       { lines: [row(1), row(1)], rowsThrough: 2 },
       { lines: [row(1)], rowsThrough: 3 },
@@ -463,6 +463,11 @@ describe('the stage loop', () => {
     expect(part.progressAt).toBeDefined();
     const [message] = (await deps.storage.queues.lineItemExport.receiveMessages()).receivedMessageItems;
     expect(JSON.parse(Buffer.from(message!.messageText, 'base64').toString())).toMatchObject({ ...ids, turn: 1 });
+    expect(log.lines).toContainEqual({
+      level: 'info',
+      message: 'Time budget used; export continues in a new message',
+      properties: { invoiceId: INVOICE, partId: PART, correlationId: 'c', rows: 2, blocks: 1 },
+    });
   });
 
   test('the last page is never a reason to hand over, even past the deadline', async () => {
@@ -623,7 +628,18 @@ describe('the stage loop', () => {
       attempts: 1,
       correlationId: 'c',
     });
-    expect(event?.durationMs).toBeGreaterThanOrEqual(0);
+    // The frozen clock did not move during the export.
+    expect(event?.durationMs).toBe(0);
+    const blob = deps.storage.container.getBlockBlobClient(part.blobPath);
+    expect((await blob.getProperties()).contentType).toBe('application/x-ndjson');
+    // One progress event per page, after its save: what the CLI shows inside a long export.
+    const line = row(1).length + 1;
+    const progress = { invoiceId: INVOICE, partId: PART, correlationId: 'c', api: 'v1' };
+    expect(log.events('PartProgress')).toEqual([
+      { ...progress, rows: 2, blocks: 1, bytes: 2 * line },
+      { ...progress, rows: 2, blocks: 1, bytes: 2 * line },
+      { ...progress, rows: 3, blocks: 2, bytes: 3 * line },
+    ]);
   });
 
   test('a finished v2 part is checked again a day later', async () => {
@@ -635,8 +651,8 @@ describe('the stage loop', () => {
     expect(part).toMatchObject({ state: 'complete', source: 'v2' });
     expect(part.lastError).toBeUndefined();
     expect(part.operationLocation).toBeUndefined();
-    expect(Date.parse(part.nextCheckAt!) - clock.now()).toBeGreaterThan(RECHECK_INTERVAL_MS - 5_000);
-    expect(Date.parse(part.nextCheckAt!) - clock.now()).toBeLessThanOrEqual(RECHECK_INTERVAL_MS);
+    // A day, written out here: the constant itself could be wrong.
+    expect(Date.parse(part.nextCheckAt!) - clock.now()).toBe(24 * 3_600_000);
   });
 
   test('a lease lost before the commit commits nothing', async () => {
@@ -668,5 +684,134 @@ describe('the stage loop', () => {
     await expect(stageCommitVerify(ctx, slow)).rejects.toThrow(LeaseLostError);
     ctx.lease.stopRenewal();
     expect(await deps.storage.container.getBlockBlobClient((await stored(deps)).blobPath).exists()).toBe(false);
+  });
+
+  test('a page that cannot be read fails the export, naming the page and the part', async () => {
+    const { deps } = await setup();
+    const ctx = await context(deps);
+    const failing: PartSource = {
+      api: 'v1',
+      pages: () =>
+        (async function* () {
+          yield {
+            ndjson: Buffer.from(`${row(1)}\n`),
+            rows: 1,
+            rowsThrough: 1,
+            next: { kind: 'offset', pageIndex: 1, offset: 1 },
+          };
+          throw new Error('page refused');
+        })(),
+    };
+    const error = await stageCommitVerify(ctx, failing).catch((e: unknown) => e);
+    ctx.lease.stopRenewal();
+    expect(String(error)).toMatch(/read page 2 of the v1 line items of G0LEASE001\/onetime-billing: .*page refused/);
+    expect(progressOf(await stored(deps))).toMatchObject({ blocks: 1, rows: 1 });
+  });
+
+  test('a progress save that fails stops the export with that error, even on the last page', async () => {
+    const { deps } = await setup();
+    // The ledger refuses the first write that saves a progress (the claim and the others pass).
+    let refuse = true;
+    const ledger = new Proxy(deps.storage.ledger, {
+      get(target, prop) {
+        if (prop === 'updatePart') {
+          return (invoiceId: string, partId: string, patch: Parameters<typeof target.updatePart>[2]) =>
+            target.updatePart(invoiceId, partId, (current) => {
+              const result = patch(current);
+              if (refuse && result && 'progress' in result) {
+                refuse = false;
+                throw new Error('progress write refused');
+              }
+              return result;
+            });
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const refusing: SyncDeps = { ...deps, storage: { ...deps.storage, ledger } };
+    const ctx = await context(refusing);
+    await expect(stageCommitVerify(ctx, source([{ lines: [row(1)], rowsThrough: 1 }]))).rejects.toThrow(
+      'progress write refused',
+    );
+    ctx.lease.stopRenewal();
+    expect((await stored(deps)).state).not.toBe('complete');
+    expect(refuse).toBe(false);
+  });
+
+  test('a blob whose lines match the staged rows but not what the source served fails verification', async () => {
+    const { deps } = await setup();
+    const ctx = await context(deps);
+    const lines = Buffer.from(`${row(1)}\n${row(1)}\n${row(1)}\n`);
+    await new NdjsonBlockWriter(deps.storage.container.getBlockBlobClient(ctx.lease.part.blobPath)).stage(
+      blockId(ctx.lease.epoch, 0),
+      lines,
+      3,
+    );
+    // Staged: one block of 3 rows, but the source said 4 rows through its last page.
+    await ctx.lease.update(() => ({
+      progress: encodeProgress({
+        at: { kind: 'staged', rowsThrough: 4 },
+        blocks: 1,
+        rows: 3,
+        bytes: lines.length,
+        epochs: [[0, ctx.lease.epoch]],
+      }),
+    }));
+    const failure = await stageCommitVerify(ctx, source([])).catch((e: unknown) => e);
+    ctx.lease.stopRenewal();
+    expect(failure).toBeInstanceOf(VerificationError);
+    expect(failure).toMatchObject({ name: 'VerificationError' });
+    expect(String(failure)).toMatch(/committed blob has 3 rows, the v1 source served 4 and 3 were staged/);
+    expect(progressOf(await stored(deps))).toEqual(START);
+  });
+
+  test('a commit or a read-back that fails names what it was doing', async () => {
+    const { deps } = await setup();
+    // The ledger says two blocks are staged; storage holds only the first: the block list cannot commit.
+    const ctx = await context(deps);
+    const path = ctx.lease.part.blobPath;
+    const one = Buffer.from(`${row(1)}\n`);
+    await new NdjsonBlockWriter(deps.storage.container.getBlockBlobClient(path)).stage(
+      blockId(ctx.lease.epoch, 0),
+      one,
+      1,
+    );
+    const staged = (blocks: number) =>
+      encodeProgress({
+        at: { kind: 'staged', rowsThrough: blocks },
+        blocks,
+        rows: blocks,
+        bytes: blocks * one.length,
+        epochs: [[0, ctx.lease.epoch]],
+      });
+    await ctx.lease.update(() => ({ progress: staged(2) }));
+    const commit = await stageCommitVerify(ctx, source([])).catch((e: unknown) => e);
+    // The operation first, then the writer's own words (which name the blob too).
+    expect((commit as Error).message.startsWith(`commit ${path}: BlobWriteError Cannot commit ${path}: `)).toBe(true);
+
+    // One block staged and committed, but the read-back's download is refused.
+    await ctx.lease.update(() => ({ progress: staged(1) }));
+    const container = deps.storage.container;
+    const refusingRead = new Proxy(container, {
+      get(target, prop) {
+        if (prop === 'getBlockBlobClient') {
+          return (name: string) =>
+            new Proxy(target.getBlockBlobClient(name), {
+              get(blob, key) {
+                if (key === 'download') return async () => Promise.reject(new Error('download refused'));
+                const value = Reflect.get(blob, key);
+                return typeof value === 'function' ? value.bind(blob) : value;
+              },
+            });
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const reading = { ...ctx, deps: { ...deps, storage: { ...deps.storage, container: refusingRead } } };
+    const verify = await stageCommitVerify(reading, source([])).catch((e: unknown) => e);
+    ctx.lease.stopRenewal();
+    expect((verify as Error).message).toBe(`verify ${path}: download refused`);
   });
 });

@@ -50,8 +50,9 @@ export async function stageCommitVerify(ctx: ExportContext, source: PartSource):
     progress = staged;
   }
 
-  const at = progress.at;
-  if (at?.kind !== 'staged') throw new Error('internal: commit reached before every page was staged');
+  // What the source served in all, once every page is staged (where stagePages ends); any other progress has no
+  // such count, and NaN matches no line count: it fails the verification below.
+  const sourceRows = progress.at?.kind === 'staged' ? progress.at.rowsThrough : Number.NaN;
   lease.assertHeld();
   const ids = Array.from({ length: progress.blocks }, (_, i) => blockId(epochOf(progress, i), i));
   await withOperation(`commit ${lease.part.blobPath}`, () =>
@@ -60,12 +61,12 @@ export async function stageCommitVerify(ctx: ExportContext, source: PartSource):
   const verified = await withOperation(`verify ${lease.part.blobPath}`, () =>
     verifyNdjsonBlob(blob, lease.part.lineItemType),
   );
-  if (verified.lines !== at.rowsThrough || verified.lines !== progress.rows) {
+  if (verified.lines !== sourceRows || verified.lines !== progress.rows) {
     // The source's own count is the check that does not trust the writer: a blob that lacks pages fails it.
     await lease.update(resetProgress);
     throw new VerificationError(
       `Verification of ${lease.part.blobPath} failed: the committed blob has ${verified.lines} rows, the ` +
-        `${source.api} source served ${at.rowsThrough} and ${progress.rows} were staged; the part starts over`,
+        `${source.api} source served ${sourceRows} and ${progress.rows} were staged; the part starts over`,
     );
   }
   await lease.release({
@@ -186,7 +187,6 @@ async function stagePages(
       progress = advance(progress, { ...current, bytes: current.ndjson.length }, lease.epoch);
       staging.push({ done, progress });
       while (staging.length >= BLOCKS_IN_FLIGHT || ((last || handOver) && staging.length > 0)) await settleOldest();
-      if (last) await savedSoFar();
       if (handOver) {
         await savedSoFar();
         await pages.return?.();

@@ -22,7 +22,7 @@ const TOTAL_FIELDS: Record<string, string[]> = {
 
 const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)';
 
-/** A total field as the search uses it: its quoted lower-case name and its pattern. */
+/** A total field as the scan uses it: its quoted lower-case name and its pattern. */
 export interface TotalField {
   quoted: string;
   pattern: RegExp;
@@ -42,7 +42,7 @@ export const totalFields = (names: readonly string[]): TotalField[] =>
 
 /**
  * A row's amount in its total field (first field present wins), as the decimal text the row carries. A targeted
- * search on the raw text instead of JSON.parse per row: the rows are the API's flat line-item objects.
+ * scan of the raw text instead of JSON.parse per row: the rows are the API's flat line-item objects.
  */
 export function rowTotal(row: string, fields: readonly TotalField[]): { text: string; field: string } | undefined {
   // A native case-insensitive pre-check: the pattern can only match where the lower-cased row has `"field"`
@@ -118,8 +118,8 @@ export class NdjsonDigest {
   #line(bytes: Buffer, start = 0, end = bytes.length): void {
     if (end === start) return;
     this.#lines++;
-    // latin1: one byte per character, no UTF-8 decoding; the field names and amounts searched for are ASCII, and
-    // no byte of a multi-byte UTF-8 character is ASCII, so the search finds exactly what it finds in the text.
+    // latin1: one byte per character, no UTF-8 decoding; the field names and amounts looked for are ASCII, and
+    // no byte of a multi-byte UTF-8 character is ASCII, so the scan finds exactly what it finds in the text.
     const total = rowTotal(bytes.toString('latin1', start, end), this.#fields);
     if (total) {
       this.#total = this.#total.plus(new Decimal(total.text));
