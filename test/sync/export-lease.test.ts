@@ -443,6 +443,25 @@ async function context(deps: SyncDeps, deadline = Date.now() + 600_000): Promise
 }
 const row = (amount: number) => `{"totalForCustomer":${amount}}`;
 
+/** Stages one block of 3 rows as the part's only page, and records progress claiming `rowsThrough` and `rows`. */
+async function stageThreeRowsClaiming(ctx: ExportContext, claimed: { rowsThrough: number; rows: number }) {
+  const lines = Buffer.from(`${row(1)}\n${row(1)}\n${row(1)}\n`);
+  await new NdjsonBlockWriter(ctx.deps.storage.container.getBlockBlobClient(ctx.lease.part.blobPath)).stage(
+    blockId(ctx.lease.epoch, 0),
+    lines,
+    3,
+  );
+  await ctx.lease.update(() => ({
+    progress: encodeProgress({
+      at: { kind: 'staged', rowsThrough: claimed.rowsThrough },
+      blocks: 1,
+      rows: claimed.rows,
+      bytes: lines.length,
+      epochs: [[0, ctx.lease.epoch]],
+    }),
+  }));
+}
+
 describe('the stage loop', () => {
   test('at its deadline it stages the page in hand, saves the progress and hands over to the next turn', async () => {
     const { deps, log, clock } = await setup();
@@ -576,22 +595,8 @@ describe('the stage loop', () => {
   test('the staged count must be the lines the blob holds, even when the source count agrees with the blob', async () => {
     const { deps } = await setup();
     const ctx = await context(deps);
-    const lines = Buffer.from(`${row(1)}\n${row(1)}\n${row(1)}\n`);
-    await new NdjsonBlockWriter(deps.storage.container.getBlockBlobClient(ctx.lease.part.blobPath)).stage(
-      blockId(ctx.lease.epoch, 0),
-      lines,
-      3,
-    );
     // The ledger says every page is staged: one block, 2 rows, and the source served 3 in all.
-    await ctx.lease.update(() => ({
-      progress: encodeProgress({
-        at: { kind: 'staged', rowsThrough: 3 },
-        blocks: 1,
-        rows: 2,
-        bytes: lines.length,
-        epochs: [[0, ctx.lease.epoch]],
-      }),
-    }));
+    await stageThreeRowsClaiming(ctx, { rowsThrough: 3, rows: 2 });
     const failure = await stageCommitVerify(ctx, source([])).catch((e: unknown) => e);
     ctx.lease.stopRenewal();
     expect(failure).toBeInstanceOf(VerificationError);
@@ -742,22 +747,8 @@ describe('the stage loop', () => {
   test('a blob whose lines match the staged rows but not what the source served fails verification', async () => {
     const { deps } = await setup();
     const ctx = await context(deps);
-    const lines = Buffer.from(`${row(1)}\n${row(1)}\n${row(1)}\n`);
-    await new NdjsonBlockWriter(deps.storage.container.getBlockBlobClient(ctx.lease.part.blobPath)).stage(
-      blockId(ctx.lease.epoch, 0),
-      lines,
-      3,
-    );
     // Staged: one block of 3 rows, but the source said 4 rows through its last page.
-    await ctx.lease.update(() => ({
-      progress: encodeProgress({
-        at: { kind: 'staged', rowsThrough: 4 },
-        blocks: 1,
-        rows: 3,
-        bytes: lines.length,
-        epochs: [[0, ctx.lease.epoch]],
-      }),
-    }));
+    await stageThreeRowsClaiming(ctx, { rowsThrough: 4, rows: 3 });
     const failure = await stageCommitVerify(ctx, source([])).catch((e: unknown) => e);
     ctx.lease.stopRenewal();
     expect(failure).toBeInstanceOf(VerificationError);
