@@ -3,7 +3,7 @@
 import { topLevelMembers } from '../http/json-items.js';
 import { describeValue } from '../ids.js';
 import { parsePartnerCenterDate } from '../storage/layout.js';
-import { COLUMNS, type Column, DECIMAL_PRECISION, DECIMAL_SCALE, type RowKind } from './columns.js';
+import { COLUMNS, type Column, DECIMAL_PRECISION, DECIMAL_SCALE, ROW_KINDS, type RowKind } from './columns.js';
 
 /** A top-level value as the row sent it. */
 export type RawValue =
@@ -33,7 +33,7 @@ export function rowMembers(line: string): Map<string, RawValue> {
   }
   const members = new Map<string, RawValue>();
   for (const member of topLevelMembers(line)) {
-    const key = member.key.toLowerCase();
+    const key = lowerCased(member.key);
     if (members.has(key)) continue;
     const text = line.slice(member.valueStart, member.valueEnd);
     const first = text.charCodeAt(0);
@@ -49,6 +49,22 @@ export function rowMembers(line: string): Map<string, RawValue> {
     );
   }
   return members;
+}
+
+/**
+ * Keys lower-cased once: every row of a file repeats the same few dozen keys, and toLowerCase allocates a new string
+ * per call. Bounded, so a file of ever-new keys cannot grow it without limit.
+ */
+const LOWER_KEYS = new Map<string, string>();
+const LOWER_KEYS_MAX = 4096;
+function lowerCased(key: string): string {
+  let lower = LOWER_KEYS.get(key);
+  if (lower === undefined) {
+    lower = key.toLowerCase();
+    if (LOWER_KEYS.size >= LOWER_KEYS_MAX) LOWER_KEYS.clear();
+    LOWER_KEYS.set(key, lower);
+  }
+  return lower;
 }
 
 const QUOTE = 0x22;
@@ -100,6 +116,10 @@ const numberText = (value: RawValue): string | undefined => {
 const isBlank = (value: RawValue | undefined) =>
   value === undefined || value.kind === 'null' || (value.kind === 'string' && value.value.trim() === '');
 
+/** 10^0 .. 10^DECIMAL_PRECISION: every power unscaledDecimal multiplies by (a larger shift is refused first). */
+const POW10: readonly bigint[] = Array.from({ length: DECIMAL_PRECISION + 1 }, (_, n) => 10n ** BigInt(n));
+const DECIMAL_LIMIT = 10n ** BigInt(DECIMAL_PRECISION);
+
 const DECIMAL_TEXT = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 
 /**
@@ -119,13 +139,13 @@ export function unscaledDecimal(text: string, scale: number): bigint {
     if (digits.length + shift > DECIMAL_PRECISION) {
       throw new Error(`${text} has more than ${DECIMAL_PRECISION - scale} integer digits`);
     }
-    unscaled = BigInt(digits) * 10n ** BigInt(shift);
+    unscaled = BigInt(digits) * (POW10[shift] as bigint);
   } else {
     const dropped = digits.slice(Math.max(0, digits.length + shift));
     if (/[^0]/.test(dropped)) throw new Error(`${text} has more than ${scale} fraction digits`);
     unscaled = BigInt(digits.slice(0, Math.max(0, digits.length + shift)) || '0');
   }
-  if (unscaled >= 10n ** BigInt(DECIMAL_PRECISION)) {
+  if (unscaled >= DECIMAL_LIMIT) {
     throw new Error(`${text} has more than ${DECIMAL_PRECISION - scale} integer digits`);
   }
   return sign === '-' ? -unscaled : unscaled;
@@ -162,7 +182,7 @@ function pick(members: Map<string, RawValue>, column: Column, names: readonly st
   const decimal = column.type === 'decimal' || column.type === 'price';
   let present: RawValue | undefined;
   for (const name of names) {
-    const value = members.get(name.toLowerCase());
+    const value = members.get(name);
     if (isBlank(value)) continue;
     if (!decimal || numberText(value as RawValue) !== undefined) return value;
     present ??= value;
@@ -170,6 +190,16 @@ function pick(members: Map<string, RawValue>, column: Column, names: readonly st
   // A decimal field that is there but holds no number: refused by convert with the field's text.
   return present;
 }
+
+/** Per kind, per column (COLUMNS order): the candidate fields, lower-cased as rowMembers keys them. */
+const FIELDS = Object.fromEntries(
+  ROW_KINDS.map((kind) => [
+    kind,
+    COLUMNS.map((column) =>
+      'derived' in column.source ? [] : (column.source.fields[kind] ?? []).map((name) => name.toLowerCase()),
+    ),
+  ]),
+) as unknown as Record<RowKind, readonly (readonly string[])[]>;
 
 const monthStart = (period: string, monthsLater = 0): bigint => {
   const [year, month] = period.split('-').map(Number) as [number, number];
@@ -196,41 +226,59 @@ export function typedRow(line: string, lineNumber: number, origin: RowOrigin): C
     if (isBlank(value) || value === undefined || value.kind === 'null') return null;
     return value.kind === 'string' ? value.value : value.text;
   };
-  return COLUMNS.map((column): Cell => {
+  const fields = FIELDS[kind];
+  const cells = new Array<Cell>(COLUMNS.length);
+  for (let i = 0; i < COLUMNS.length; i++) {
+    const column = COLUMNS[i] as Column;
     if ('derived' in column.source) {
-      switch (column.name) {
-        case 'BillingPeriodStart':
-          return monthStart(origin.billingPeriod);
-        case 'BillingPeriodEnd':
-          return monthStart(origin.billingPeriod, 1);
-        case 'InvoiceId':
-          return origin.invoiceId;
-        case 'BillingCurrency':
-          return text('currency') ?? origin.currencyCode;
-        case 'ChargeCategory':
-          return kind === 'UsageBasedLineItem' || /usage/i.test(text('chargetype') ?? '') ? 'Usage' : 'Purchase';
-        case 'SubAccountId':
-          return text('customerid')?.replace(ORG_PREFIX, '') ?? null;
-        case 'x_LineItemKind':
-          return kind;
-        case 'x_Provider':
-          return origin.provider;
-        case 'x_SourceApi':
-          return origin.source;
-        case 'x_SourceFile':
-          return origin.path;
-        case 'x_SourceLine':
-          return BigInt(lineNumber);
-        default:
-          throw new Error(`column ${column.name} has no derivation`);
-      }
+      cells[i] = derived(column, kind, text, origin, lineNumber);
+      continue;
     }
-    const value = pick(members, column, column.source.fields[kind] ?? []);
-    if (value === undefined) return null;
+    const value = pick(members, column, fields[i] as readonly string[]);
+    if (value === undefined) {
+      cells[i] = null;
+      continue;
+    }
     try {
-      return convert(column, value);
+      cells[i] = convert(column, value);
     } catch (error) {
       throw new DatasetRowError(`${where}: ${column.name} (${kind}): ${(error as Error).message}`);
     }
-  });
+  }
+  return cells;
+}
+
+function derived(
+  column: Column,
+  kind: RowKind,
+  text: (name: string) => string | null,
+  origin: RowOrigin,
+  lineNumber: number,
+): Cell {
+  switch (column.name) {
+    case 'BillingPeriodStart':
+      return monthStart(origin.billingPeriod);
+    case 'BillingPeriodEnd':
+      return monthStart(origin.billingPeriod, 1);
+    case 'InvoiceId':
+      return origin.invoiceId;
+    case 'BillingCurrency':
+      return text('currency') ?? origin.currencyCode;
+    case 'ChargeCategory':
+      return kind === 'UsageBasedLineItem' || /usage/i.test(text('chargetype') ?? '') ? 'Usage' : 'Purchase';
+    case 'SubAccountId':
+      return text('customerid')?.replace(ORG_PREFIX, '') ?? null;
+    case 'x_LineItemKind':
+      return kind;
+    case 'x_Provider':
+      return origin.provider;
+    case 'x_SourceApi':
+      return origin.source;
+    case 'x_SourceFile':
+      return origin.path;
+    case 'x_SourceLine':
+      return BigInt(lineNumber);
+    default:
+      throw new Error(`column ${column.name} has no derivation`);
+  }
 }
