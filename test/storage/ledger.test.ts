@@ -1,8 +1,18 @@
-import { TableClient } from '@azure/data-tables';
+import { createHash } from 'node:crypto';
+import { RestError, TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NewInvoiceEntity } from '../../src/storage/invoices.js';
-import { IllegalTransitionError, Ledger, LedgerNotFoundError, MAX_LAST_ERROR_CHARS } from '../../src/storage/ledger.js';
+import type { InvoiceState, NewInvoiceEntity } from '../../src/storage/invoices.js';
+import {
+  IllegalTransitionError,
+  Ledger,
+  LedgerConflictError,
+  LedgerError,
+  LedgerNotFoundError,
+  MAX_LAST_ERROR_CHARS,
+  MAX_PROGRESS_CHARS,
+} from '../../src/storage/ledger.js';
 import { encodeProgress, type NewPartEntity, progressOf, START } from '../../src/storage/parts.js';
+import type { SnapshotEntity } from '../../src/storage/unbilled.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 
 let azurite: Azurite;
@@ -256,5 +266,446 @@ describe('Ledger', () => {
         lastSeenAt: '2024-03-03T00:00:00.000Z',
       },
     ]);
+  });
+});
+
+describe('Ledger: conflicts, limits and ids', () => {
+  /** A client on the same table whose pipeline runs `before` ahead of every conditional write (PUT). */
+  const clientInterfering = (before: () => Promise<void>) => {
+    const client = TableClient.fromConnectionString(azurite.connectionString, 'ledgertest', {
+      allowInsecureConnection: true,
+    });
+    const statuses: number[] = [];
+    client.pipeline.addPolicy({
+      name: 'write-before-every-put',
+      async sendRequest(request, next) {
+        if (request.method !== 'PUT') return next(request);
+        await before();
+        try {
+          const response = await next(request);
+          statuses.push(response.status);
+          return response;
+        } catch (error) {
+          statuses.push((error as { statusCode?: number }).statusCode ?? -1);
+          throw error;
+        }
+      },
+    });
+    return { client, statuses };
+  };
+
+  it('gives up after maxConflictRetries + 1 conflicts, leaving only the other writer’s updates', async () => {
+    await ledger.tryInsertInvoice(invoice('GCONFLICT1'));
+    const { client, statuses } = clientInterfering(async () => {
+      await ledger.updateInvoice('GCONFLICT1', (c) => ({ attempts: c.attempts + 1 }));
+    });
+    const mine = new Ledger(client, { maxConflictRetries: 2 });
+    const error = await mine
+      .updateInvoice('GCONFLICT1', (c) => ({ attempts: c.attempts + 100 }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LedgerConflictError);
+    expect(error).toBeInstanceOf(LedgerError);
+    expect((error as Error).name).toBe('LedgerConflictError');
+    expect((error as Error).message).toBe('Gave up updating invoice GCONFLICT1 after 3 ETag conflicts');
+    expect(statuses).toEqual([412, 412, 412]);
+    expect((await ledger.getInvoice('GCONFLICT1'))?.attempts).toBe(3);
+  });
+
+  it('maxConflictRetries 0 gives up at the first conflict; by default 20 are ridden out and the 21st gives up', async () => {
+    await ledger.tryInsertInvoice(invoice('GCONFLICT2'));
+    const once = clientInterfering(async () => {
+      await ledger.updateInvoice('GCONFLICT2', (c) => ({ attempts: c.attempts + 1 }));
+    });
+    await expect(
+      new Ledger(once.client, { maxConflictRetries: 0 }).updateInvoice('GCONFLICT2', () => ({ attempts: 50 })),
+    ).rejects.toThrow('Gave up updating invoice GCONFLICT2 after 1 ETag conflicts');
+    expect(once.statuses).toEqual([412]);
+    // By default 20 conflicts are ridden out and the 21st gives up.
+    let left = 20;
+    const twenty = clientInterfering(async () => {
+      if (left-- > 0) await ledger.updateInvoice('GCONFLICT2', (c) => ({ attempts: c.attempts + 1 }));
+    });
+    const result = await new Ledger(twenty.client).updateInvoice('GCONFLICT2', (c) => ({
+      attempts: c.attempts + 100,
+    }));
+    expect(twenty.statuses).toEqual([...Array.from({ length: 20 }, () => 412), 204]);
+    expect(result.attempts).toBe(1 + 20 + 100);
+    expect((await ledger.getInvoice('GCONFLICT2'))?.attempts).toBe(121);
+    const always = clientInterfering(async () => {
+      await ledger.updateInvoice('GCONFLICT2', (c) => ({ attempts: c.attempts + 1 }));
+    });
+    await expect(new Ledger(always.client).updateInvoice('GCONFLICT2', () => ({ attempts: 0 }))).rejects.toThrow(
+      'Gave up updating invoice GCONFLICT2 after 21 ETag conflicts',
+    );
+    expect(always.statuses).toHaveLength(21);
+  });
+
+  it('an entity deleted between the read and the write is reported as not found, not written back', async () => {
+    await ledger.tryInsertInvoice(invoice('GGONE1'));
+    const { client, statuses } = clientInterfering(async () => {
+      await table.deleteEntity('invoice', 'GGONE1').catch(() => {});
+    });
+    const error = await new Ledger(client).updateInvoice('GGONE1', () => ({ attempts: 1 })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LedgerNotFoundError);
+    expect(error).toMatchObject({
+      name: 'LedgerNotFoundError',
+      retriable: false,
+      message: 'No ledger entry for invoice GGONE1',
+    });
+    expect(statuses).toEqual([404]);
+    expect(await ledger.getInvoice('GGONE1')).toBeUndefined();
+  });
+
+  it('a write that fails for another reason is thrown at once, not retried', async () => {
+    await ledger.tryInsertInvoice(invoice('GBIG1'));
+    // A property above the 64 KiB limit: the service refuses the write (400), which no retry can fix.
+    const { client, statuses } = clientInterfering(async () => {});
+    const error = await new Ledger(client)
+      .updateInvoice('GBIG1', () => ({ notes: JSON.stringify(['n'.repeat(40_000)]) }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RestError);
+    expect(statuses).toHaveLength(1);
+    expect(statuses[0]).toBeGreaterThanOrEqual(400);
+    expect(statuses[0]).not.toBe(412);
+    expect((await ledger.getInvoice('GBIG1'))?.notes).toBeUndefined();
+  });
+
+  it('the entity returned by an update carries the ETag it was stored with', async () => {
+    await ledger.tryInsertInvoice(invoice('GETAG1'));
+    const updated = await ledger.updateInvoice('GETAG1', () => ({ attempts: 2 }));
+    const raw = await table.getEntity('invoice', 'GETAG1');
+    expect(updated.etag).toBe(raw.etag);
+    expect((await ledger.getInvoice('GETAG1'))?.etag).toBe(raw.etag);
+    // The ETag is metadata, never a stored property, and invoiceId is the row key only.
+    expect(Object.keys(raw)).not.toContain('invoiceId');
+    const part1 = await ledger.upsertPartIfAbsent(part('GETAG1', 'azure-billing'));
+    const rawPart = await table.getEntity('part-GETAG1', 'azure-billing');
+    expect(part1.part.etag).toBe(rawPart.etag);
+    expect(Object.keys(rawPart)).not.toContain('partId');
+    expect(Object.keys(rawPart)).not.toContain('invoiceId');
+  });
+
+  it('lastError is kept up to the limit and cut to it with an ellipsis beyond, on insert and on update', async () => {
+    const exact = 'e'.repeat(MAX_LAST_ERROR_CHARS);
+    await ledger.tryInsertInvoice(invoice('GERR1', { lastError: exact }));
+    expect((await ledger.getInvoice('GERR1'))?.lastError).toBe(exact);
+    await ledger.tryInsertInvoice(invoice('GERR2', { lastError: `${exact}!` }));
+    expect((await ledger.getInvoice('GERR2'))?.lastError).toBe(`${'e'.repeat(MAX_LAST_ERROR_CHARS - 1)}…`);
+    const updated = await ledger.updateInvoice('GERR1', () => ({ lastError: `${'f'.repeat(2500)}` }));
+    expect(updated.lastError).toBe(`${'f'.repeat(MAX_LAST_ERROR_CHARS - 1)}…`);
+    expect((await ledger.getInvoice('GERR1'))?.lastError).toBe(updated.lastError);
+    const created = await ledger.upsertPartIfAbsent(part('GERR1', 'azure-billing', { lastError: 'p'.repeat(3000) }));
+    expect(created.part.lastError).toBe(`${'p'.repeat(MAX_LAST_ERROR_CHARS - 1)}…`);
+    const partUpdated = await ledger.updatePart('GERR1', 'azure-billing', () => ({ lastError: 'q'.repeat(2001) }));
+    expect(partUpdated.lastError).toBe(`${'q'.repeat(MAX_LAST_ERROR_CHARS - 1)}…`);
+    expect((await ledger.getPart('GERR1', 'azure-billing'))?.lastError).toBe(partUpdated.lastError);
+  });
+
+  it('progress of exactly the limit is stored; one character more is refused with its size and the limit', async () => {
+    await ledger.upsertPartIfAbsent(part('GPROG1', 'azure-billing'));
+    const exact = 'p'.repeat(MAX_PROGRESS_CHARS);
+    expect((await ledger.updatePart('GPROG1', 'azure-billing', () => ({ progress: exact }))).progress).toBe(exact);
+    await expect(ledger.updatePart('GPROG1', 'azure-billing', () => ({ progress: `${exact}p` }))).rejects.toThrow(
+      new LedgerError(
+        'Progress of part GPROG1/azure-billing is 16385 characters; the limit is 16384 (32 KiB in UTF-16)',
+      ),
+    );
+    await expect(ledger.upsertPartIfAbsent(part('GPROG1', 'office-usage', { progress: `${exact}p` }))).rejects.toThrow(
+      /Progress of part GPROG1\/office-usage is 16385 characters/,
+    );
+    expect(await ledger.getPart('GPROG1', 'office-usage')).toBeUndefined();
+    expect((await ledger.getPart('GPROG1', 'azure-billing'))?.progress).toBe(exact);
+  });
+
+  it('part ids: 1-255 characters without / \\ # ? or control characters', async () => {
+    const long = 'a'.repeat(255);
+    const created = await ledger.upsertPartIfAbsent(part('GID1', long));
+    expect(created).toMatchObject({ created: true, part: { partId: long, invoiceId: 'GID1' } });
+    expect((await ledger.getPart('GID1', long))?.partId).toBe(long);
+    for (const bad of [
+      '',
+      'a'.repeat(256),
+      'a/b',
+      'a\\b',
+      'a#b',
+      'a?b',
+      'a\u0000b',
+      'a\u001fb',
+      'a\u007fb',
+      'a\u009fb',
+    ]) {
+      await expect(ledger.getPart('GID1', bad), JSON.stringify(bad)).rejects.toThrow(LedgerError);
+      await expect(
+        ledger.updatePart('GID1', bad, () => ({ attempts: 1 })),
+        JSON.stringify(bad),
+      ).rejects.toThrow(/^Invalid part id .*: 1-255 characters, no \/ \\ # \? or controls$/);
+      await expect(ledger.upsertPartIfAbsent(part('GID1', bad)), JSON.stringify(bad)).rejects.toThrow(
+        /Invalid part id/,
+      );
+    }
+    await expect(ledger.getPart('GID1', 42 as unknown as string)).rejects.toThrow(
+      'Invalid part id "42": 1-255 characters, no / \\ # ? or controls',
+    );
+    await expect(ledger.getPart('GID1', 'a/b')).rejects.toThrow(
+      'Invalid part id "a/b": 1-255 characters, no / \\ # ? or controls',
+    );
+    // The id is quoted in at most 80 characters.
+    await expect(ledger.getPart('GID1', `${'b'.repeat(300)}`)).rejects.toThrow(
+      `Invalid part id "${'b'.repeat(79)}: 1-255 characters, no / \\ # ? or controls`,
+    );
+    expect(await ledger.listParts('GID1')).toHaveLength(1);
+    await expect(ledger.listParts('../GID1')).rejects.toThrow(/Unsafe invoice id/);
+    await expect(ledger.upsertPartIfAbsent(part('../GID1', 'x'))).rejects.toThrow(/Unsafe invoice id/);
+    await expect(ledger.updatePart('../GID1', 'x', () => ({}))).rejects.toThrow(/Unsafe invoice id/);
+    await expect(ledger.getInvoice('../GID1')).rejects.toThrow(/Unsafe invoice id/);
+    await expect(ledger.updateInvoice('../GID1', () => ({}))).rejects.toThrow(/Unsafe invoice id/);
+  });
+
+  it('an invalid part is refused with its ids, and a missing part cannot be updated', async () => {
+    await expect(ledger.upsertPartIfAbsent(part('GINV1', 'x', { rows: -1 }))).rejects.toThrow(
+      /^Invalid part entity GINV1\/x: /,
+    );
+    await expect(ledger.updatePart('GINV1', 'missing', () => ({ attempts: 1 }))).rejects.toThrow(
+      new LedgerNotFoundError('No ledger entry for part GINV1/missing'),
+    );
+    await ledger.upsertPartIfAbsent(part('GINV1', 'x'));
+    await expect(ledger.updatePart('GINV1', 'x', () => ({ state: 'nope' as never }))).rejects.toThrow(
+      /^Invalid part entity GINV1\/x: /,
+    );
+    // A patch cannot move a part to another invoice or id.
+    const moved = await ledger.updatePart('GINV1', 'x', () => ({ invoiceId: 'OTHER', partId: 'y' }) as never);
+    expect(moved).toMatchObject({ invoiceId: 'GINV1', partId: 'x' });
+    expect(await ledger.getPart('GINV1', 'y')).toBeUndefined();
+    const unchanged = await ledger.updatePart('GINV1', 'x', () => undefined);
+    expect(unchanged.etag).toBe(moved.etag);
+  });
+
+  it('an invalid invoice is refused with its id; a patch cannot rename the invoice', async () => {
+    await expect(ledger.tryInsertInvoice(invoice('GINV2', { billingPeriod: '2024-13' }))).rejects.toThrow(
+      /^Invalid invoice entity GINV2: /,
+    );
+    expect(await ledger.getInvoice('GINV2')).toBeUndefined();
+    await ledger.tryInsertInvoice(invoice('GINV2'));
+    const renamed = await ledger.updateInvoice('GINV2', () => ({ invoiceId: 'GINV3' }) as never);
+    expect(renamed.invoiceId).toBe('GINV2');
+    expect(await ledger.getInvoice('GINV3')).toBeUndefined();
+  });
+
+  it('the error types carry their names', () => {
+    expect(new LedgerError('x').name).toBe('LedgerError');
+    expect(new LedgerNotFoundError('x')).toMatchObject({ name: 'LedgerNotFoundError', retriable: false });
+    expect(new IllegalTransitionError('x').name).toBe('IllegalTransitionError');
+    expect(new IllegalTransitionError('x')).toBeInstanceOf(LedgerError);
+    expect(new LedgerConflictError('x').name).toBe('LedgerConflictError');
+  });
+
+  it('illegal invoice moves name the invoice, both states and where the rules are', async () => {
+    await ledger.tryInsertInvoice(invoice('GMOVE1'));
+    const error = await ledger.updateInvoice('GMOVE1', () => ({ state: 'exporting' })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IllegalTransitionError);
+    expect((error as Error).message).toBe('Invoice GMOVE1 cannot move from discovered to exporting (see invoices.ts)');
+    // discovered may only go to queued or failed; both are allowed.
+    expect((await ledger.updateInvoice('GMOVE1', () => ({ state: 'failed' }))).state).toBe('failed');
+    expect((await ledger.updateInvoice('GMOVE1', () => ({ state: 'exporting' }))).state).toBe('exporting');
+  });
+
+  it('listing by states: none asked is none listed; each state asked is listed, others not', async () => {
+    await ledger.tryInsertInvoice(invoice('GLIST1', { state: 'mismatch' }));
+    await ledger.tryInsertInvoice(invoice('GLIST2', { state: 'pdf_saved' }));
+    const ids = async (states?: readonly InvoiceState[]) => {
+      const found: string[] = [];
+      for await (const entity of ledger.listInvoices(states ? { states } : {})) found.push(entity.invoiceId);
+      return found;
+    };
+    expect(await ids([])).toEqual([]);
+    expect(await ids(['mismatch'])).toEqual(['GLIST1']);
+    expect(await ids(['pdf_saved', 'mismatch'])).toEqual(['GLIST1', 'GLIST2']);
+    const all = await ids();
+    expect(all).toEqual([...all].sort());
+    expect(all).toEqual(expect.arrayContaining(['GLIST1', 'GLIST2', 'G100']));
+  });
+
+  it('a rejected item is keyed by a hash of its parent and id; its reason is capped', async () => {
+    const at = '2024-04-01T00:00:00.000Z';
+    await ledger.recordRejected({ idAsSent: 'R-1', reason: 'r'.repeat(3000), parentId: 'GPARENT' }, at);
+    await ledger.recordRejected({ idAsSent: 'R-1', reason: 'no parent' }, at);
+    const found = [];
+    for await (const item of ledger.listRejected()) if (item.idAsSent === 'R-1') found.push(item);
+    const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
+    expect(found.sort((a, b) => a.reason.length - b.reason.length)).toEqual([
+      { key: hash('\u0000R-1'), idAsSent: 'R-1', reason: 'no parent', firstSeenAt: at, lastSeenAt: at },
+      {
+        key: hash('GPARENT\u0000R-1'),
+        idAsSent: 'R-1',
+        reason: 'r'.repeat(MAX_LAST_ERROR_CHARS),
+        parentId: 'GPARENT',
+        firstSeenAt: at,
+        lastSeenAt: at,
+      },
+    ]);
+    const raw = await table.getEntity('rejected', hash('\u0000R-1'));
+    expect(Object.keys(raw)).not.toContain('key');
+  });
+});
+
+describe('Ledger: stored rows that do not validate', () => {
+  let odd: TableClient;
+  let oddLedger: Ledger;
+  beforeAll(async () => {
+    odd = TableClient.fromConnectionString(azurite.connectionString, 'ledgermalformed', {
+      allowInsecureConnection: true,
+    });
+    oddLedger = new Ledger(odd);
+    await oddLedger.ensure();
+  });
+
+  it('an invoice, part or snapshot row that does not validate is refused, naming the row', async () => {
+    await odd.createEntity({ partitionKey: 'invoice', rowKey: 'GODD1', state: 'discovered' });
+    await expect(oddLedger.getInvoice('GODD1')).rejects.toThrow(/^Ledger invoice GODD1 is malformed: /);
+    await expect(oddLedger.updateInvoice('GODD1', () => ({ attempts: 1 }))).rejects.toThrow(LedgerError);
+    await odd.createEntity({ partitionKey: 'part-GODD1', rowKey: 'azure-billing', state: 'queued' });
+    await expect(oddLedger.getPart('GODD1', 'azure-billing')).rejects.toThrow(
+      /^Ledger part GODD1\/azure-billing is malformed: /,
+    );
+    await expect(oddLedger.listParts('GODD1')).rejects.toThrow(/^Ledger part GODD1\/azure-billing is malformed/);
+    await odd.createEntity({ partitionKey: 'unbilled', rowKey: 'unbilled-20261130-202611-USD', state: 'queued' });
+    await expect(oddLedger.getSnapshot('unbilled-20261130-202611-USD')).rejects.toThrow(
+      /^Ledger unbilled snapshot unbilled-20261130-202611-USD is malformed: /,
+    );
+    await odd.createEntity({ partitionKey: 'rejected', rowKey: 'k1', idAsSent: 'x' });
+    const listing = async () => {
+      for await (const _ of oddLedger.listRejected()) {
+      }
+    };
+    await expect(listing()).rejects.toThrow();
+  });
+
+  it('a number stored as Int64 by another writer reads back as a number', async () => {
+    await odd.createEntity({
+      ...Object.fromEntries(Object.entries(invoice('GINT64')).filter(([k]) => k !== 'invoiceId' && k !== 'attempts')),
+      partitionKey: 'invoice',
+      rowKey: 'GINT64',
+      attempts: { value: '3', type: 'Int64' },
+      pdfBytes: { value: '5000000001', type: 'Int64' },
+    });
+    const stored = await oddLedger.getInvoice('GINT64');
+    expect(stored).toMatchObject({ invoiceId: 'GINT64', attempts: 3, pdfBytes: 5_000_000_001 });
+  });
+});
+
+describe('Ledger: unbilled snapshots', () => {
+  const snapshot = (date: string, period: string, currency: string, extra: Partial<SnapshotEntity> = {}) => ({
+    snapshotKey: `unbilled-${date.replaceAll('-', '')}-${period.replace('-', '')}-${currency}`,
+    snapshotDate: date,
+    billingPeriod: period,
+    currency,
+    state: 'queued' as const,
+    runs: 1,
+    requestedAt: `${date}T01:00:00.000Z`,
+    updatedAt: `${date}T01:00:00.000Z`,
+    correlationId: 'corr-u',
+    ...extra,
+  });
+
+  it('is inserted once per key; a second insert changes nothing', async () => {
+    const first = snapshot('2026-11-30', '2026-11', 'USD');
+    expect(await ledger.tryInsertSnapshot(first)).toBe(true);
+    expect(await ledger.tryInsertSnapshot({ ...first, runs: 9, state: 'complete' })).toBe(false);
+    const stored = await ledger.getSnapshot(first.snapshotKey);
+    expect(stored).toMatchObject({ ...first, runs: 1, state: 'queued' });
+    expect(stored?.etag).toBe((await table.getEntity('unbilled', first.snapshotKey)).etag);
+    expect(await ledger.getSnapshot('unbilled-20261129-202611-USD')).toBeUndefined();
+    await expect(ledger.getSnapshot('../x')).rejects.toThrow(/Unsafe snapshot key/);
+    await expect(ledger.updateSnapshot('../x', () => ({}))).rejects.toThrow(/Unsafe snapshot key/);
+    await expect(ledger.tryInsertSnapshot({ ...first, snapshotKey: 'G1' })).rejects.toThrow(
+      /^Invalid unbilled snapshot G1: /,
+    );
+  });
+
+  it('moves by its state machine: complete is final, and an illegal move writes nothing', async () => {
+    const s = snapshot('2026-11-29', '2026-11', 'USD');
+    await ledger.tryInsertSnapshot(s);
+    const failed = await ledger.updateSnapshot(s.snapshotKey, (c) => ({
+      state: 'failed',
+      runs: c.runs,
+      lastError: 'x',
+    }));
+    expect(failed).toMatchObject({ state: 'failed', lastError: 'x' });
+    const requeued = await ledger.updateSnapshot(s.snapshotKey, (c) => ({ state: 'queued', runs: c.runs + 1 }));
+    expect(requeued).toMatchObject({ state: 'queued', runs: 2 });
+    const done = await ledger.updateSnapshot(s.snapshotKey, () => ({
+      state: 'complete',
+      completedAt: '2026-11-29T03:00:00.000Z',
+      lastError: undefined,
+    }));
+    expect(done.state).toBe('complete');
+    expect(done.etag).toBe((await table.getEntity('unbilled', s.snapshotKey)).etag);
+    const error = await ledger.updateSnapshot(s.snapshotKey, () => ({ state: 'queued' })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IllegalTransitionError);
+    expect((error as Error).message).toBe(
+      `Unbilled snapshot ${s.snapshotKey} cannot move from complete to queued (see unbilled.ts)`,
+    );
+    await expect(ledger.updateSnapshot(s.snapshotKey, () => ({ state: 'failed' }))).rejects.toThrow(
+      IllegalTransitionError,
+    );
+    // Staying complete is a field update.
+    const touched = await ledger.updateSnapshot(s.snapshotKey, () => ({ state: 'complete', manifestPath: 'm.json' }));
+    expect(touched.manifestPath).toBe('m.json');
+    const stored = await ledger.getSnapshot(s.snapshotKey);
+    expect(stored).toMatchObject({ state: 'complete', runs: 2, manifestPath: 'm.json' });
+    expect(stored && 'lastError' in stored).toBe(false);
+    expect(await ledger.updateSnapshot(s.snapshotKey, () => undefined)).toEqual(stored);
+  });
+
+  it('an update cannot rename it, is validated, truncates lastError and fails for a missing one', async () => {
+    const s = snapshot('2026-11-28', '2026-11', 'USD');
+    await ledger.tryInsertSnapshot({ ...s, lastError: 'z'.repeat(2500) });
+    expect((await ledger.getSnapshot(s.snapshotKey))?.lastError).toBe(`${'z'.repeat(MAX_LAST_ERROR_CHARS - 1)}…`);
+    const renamed = await ledger.updateSnapshot(
+      s.snapshotKey,
+      () => ({ snapshotKey: 'unbilled-20261101-202611-USD' }) as never,
+    );
+    expect(renamed.snapshotKey).toBe(s.snapshotKey);
+    expect(await ledger.getSnapshot('unbilled-20261101-202611-USD')).toBeUndefined();
+    const cut = await ledger.updateSnapshot(s.snapshotKey, () => ({ lastError: 'y'.repeat(2001) }));
+    expect(cut.lastError).toBe(`${'y'.repeat(MAX_LAST_ERROR_CHARS - 1)}…`);
+    await expect(ledger.updateSnapshot(s.snapshotKey, () => ({ runs: -1 }))).rejects.toThrow(
+      new RegExp(`^Invalid unbilled snapshot ${s.snapshotKey}: `),
+    );
+    await expect(ledger.updateSnapshot('unbilled-20260101-202601-USD', () => ({ runs: 2 }))).rejects.toThrow(
+      new LedgerNotFoundError('No ledger entry for unbilled snapshot unbilled-20260101-202601-USD'),
+    );
+  });
+
+  it('lists by billing period and currency, in key order', async () => {
+    for (const [date, period, currency] of [
+      ['2026-10-02', '2026-10', 'EUR'],
+      ['2026-10-01', '2026-10', 'EUR'],
+      ['2026-10-01', '2026-10', 'GBP'],
+      ['2026-10-01', '2026-09', 'EUR'],
+    ] as const) {
+      await ledger.tryInsertSnapshot(snapshot(date, period, currency));
+    }
+    const keys = async (options?: { billingPeriod?: string; currency?: string }) => {
+      const found: string[] = [];
+      for await (const s of ledger.listSnapshots(options)) found.push(s.snapshotKey);
+      return found;
+    };
+    expect(await keys({ billingPeriod: '2026-10', currency: 'EUR' })).toEqual([
+      'unbilled-20261001-202610-EUR',
+      'unbilled-20261002-202610-EUR',
+    ]);
+    expect(await keys({ billingPeriod: '2026-10' })).toEqual([
+      'unbilled-20261001-202610-EUR',
+      'unbilled-20261001-202610-GBP',
+      'unbilled-20261002-202610-EUR',
+    ]);
+    expect(await keys({ billingPeriod: '2026-09' })).toEqual(['unbilled-20261001-202609-EUR']);
+    expect(await keys({ currency: 'GBP' })).toEqual(['unbilled-20261001-202610-GBP']);
+    const all = await keys();
+    expect(all).toEqual(expect.arrayContaining(['unbilled-20261001-202609-EUR', 'unbilled-20261130-202611-USD']));
+    expect(all).toHaveLength(new Set(all).size);
+    // Snapshots are not invoices: the invoice listing never shows them.
+    for await (const entity of ledger.listInvoices()) expect(entity.invoiceId.startsWith('unbilled-')).toBe(false);
   });
 });
