@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BlobWriteError,
   blockId,
+  checkedBlockMd5,
+  countLineFeeds,
+  MAX_BLOCKS,
   NdjsonBlockWriter,
   uploadStreamToBlob,
   writeJsonBlob,
@@ -200,6 +203,171 @@ describe('uploadStreamToBlob', () => {
     await expect(uploadStreamToBlob(blob, Readable.from(broken()), { contentType: 'application/pdf' })).rejects.toThrow(
       /connection reset/,
     );
+    expect(await blob.exists()).toBe(false);
+  });
+});
+
+describe('block checks', () => {
+  it('block ids refuse an epoch or index out of range, saying the range', () => {
+    expect(() => blockId(-1, 0)).toThrow(new BlobWriteError('Block epoch -1 is not an integer between 0 and 999999'));
+    expect(() => blockId(0.5, 0)).toThrow('Block epoch 0.5 is not an integer between 0 and 999999');
+    expect(() => blockId(1_000_000, 0)).toThrow('Block epoch 1000000 is not an integer between 0 and 999999');
+    expect(Buffer.from(blockId(999_999, 49_999), 'base64').toString()).toBe('9999990000049999');
+    expect(() => blockId(0, 50_000)).toThrow(
+      new BlobWriteError("Block index 50000 is not an integer between 0 and 49999 (a blob's limit)"),
+    );
+    expect(() => blockId(0, -1)).toThrow("Block index -1 is not an integer between 0 and 49999 (a blob's limit)");
+    expect(() => blockId(0, Number.NaN)).toThrow(BlobWriteError);
+    expect(new BlobWriteError('x').name).toBe('BlobWriteError');
+  });
+
+  it('countLineFeeds counts every LF and nothing else', () => {
+    expect(countLineFeeds(Buffer.alloc(0))).toBe(0);
+    expect(countLineFeeds(Buffer.from('abc'))).toBe(0);
+    expect(countLineFeeds(Buffer.from('\n'))).toBe(1);
+    expect(countLineFeeds(Buffer.from('\n\n'))).toBe(2);
+    expect(countLineFeeds(Buffer.from('a\nb\r\nc\n'))).toBe(3);
+  });
+
+  it('a block is exactly `rows` LF-terminated lines without CR; its MD5 is returned', () => {
+    const block = Buffer.from('{"a":1}\n{"b":2}\n');
+    expect(checkedBlockMd5('id', block, 2).equals(createHash('md5').update(block).digest())).toBe(true);
+    expect(() => checkedBlockMd5('id', block, 0)).toThrow(new BlobWriteError('An empty page stages no block'));
+    expect(() => checkedBlockMd5('id', Buffer.alloc(0), 1)).toThrow('An empty page stages no block');
+    expect(() => checkedBlockMd5('id', block, 1)).toThrow(
+      new BlobWriteError('Block id is not 1 NDJSON lines (a row contains a line break?)'),
+    );
+    expect(() => checkedBlockMd5('id', block, 3)).toThrow('Block id is not 3 NDJSON lines');
+    // The right number of LFs, but the last line is not terminated.
+    expect(() => checkedBlockMd5('id', Buffer.from('{"a":\n1}'), 1)).toThrow('Block id is not 1 NDJSON lines');
+    expect(() => checkedBlockMd5('id', Buffer.from('{"a":1}\r\n'), 1)).toThrow('Block id is not 1 NDJSON lines');
+    expect(() => checkedBlockMd5('id', Buffer.from('{"a":"\r"}\n'), 1)).toThrow(BlobWriteError);
+  });
+});
+
+describe('NdjsonBlockWriter limits, errors and aborts', () => {
+  const aborted = () => {
+    const controller = new AbortController();
+    controller.abort();
+    return controller.signal;
+  };
+
+  it('commit refuses more than 50,000 blocks before asking the service; 50,000 are checked like any list', async () => {
+    const writer = new NdjsonBlockWriter(container.getBlockBlobClient('limits/rows.ndjson'));
+    const many = (count: number) => Array.from({ length: count }, (_, i) => blockId(1, i % MAX_BLOCKS));
+    await expect(writer.commit(many(MAX_BLOCKS + 1), { contentType: 'application/x-ndjson' })).rejects.toThrow(
+      new BlobWriteError('50001 blocks exceed the 50000-block limit'),
+    );
+    await expect(writer.commit(many(MAX_BLOCKS), { contentType: 'application/x-ndjson' })).rejects.toThrow(
+      'block 0 of 50000 is not staged',
+    );
+    expect(await container.getBlobClient('limits/rows.ndjson').exists()).toBe(false);
+  });
+
+  it('commit of blocks never staged on a blob that does not exist says which block is missing', async () => {
+    const writer = new NdjsonBlockWriter(container.getBlockBlobClient('never/rows.ndjson'));
+    const error = await writer
+      .commit([blockId(1, 0)], { contentType: 'application/x-ndjson' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BlobWriteError);
+    expect((error as Error).message).toBe(
+      'Cannot commit never/rows.ndjson: block 0 of 1 is not staged (expired or never written); ' +
+        'the export must restart from its first page',
+    );
+  });
+
+  it('commit finds blocks both committed and newly staged, and returns the blob’s ETag', async () => {
+    const blob = container.getBlockBlobClient('mixed/rows.ndjson');
+    const writer = new NdjsonBlockWriter(blob);
+    await stage(writer, 1, 0, ['{"a":1}']);
+    const first = await writer.commit([blockId(1, 0)], { contentType: 'application/x-ndjson' });
+    expect(first.etag).toBe((await blob.getProperties()).etag);
+    await stage(writer, 1, 1, ['{"b":2}']);
+    const second = await writer.commit([blockId(1, 0), blockId(1, 1)], { contentType: 'application/x-ndjson' });
+    expect(second.etag).toBe((await blob.getProperties()).etag);
+    expect(second.etag).not.toBe(first.etag);
+    expect(await download('mixed/rows.ndjson')).toBe('{"a":1}\n{"b":2}\n');
+  });
+
+  it('an aborted stage, block-list read or commit fails with the abort and writes nothing', async () => {
+    const blob = container.getBlockBlobClient('aborted/rows.ndjson');
+    const writer = new NdjsonBlockWriter(blob);
+    await expect(writer.stage(blockId(1, 0), ndjson(['{"a":1}']), 1, { abortSignal: aborted() })).rejects.toMatchObject(
+      { name: 'AbortError' },
+    );
+    expect((await blob.getBlockList('all').catch(() => undefined))?.uncommittedBlocks ?? []).toEqual([]);
+    await stage(writer, 1, 0, ['{"a":1}']);
+    await expect(
+      writer.commit([blockId(1, 0)], { contentType: 'application/x-ndjson', abortSignal: aborted() }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(
+      writer.commit([], { contentType: 'application/x-ndjson', abortSignal: aborted() }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await blob.exists()).toBe(false);
+  });
+});
+
+describe('hashed writes: metadata, limits and aborts', () => {
+  it('writeJsonBlob keeps the caller’s metadata beside sha256, and refuses what JSON cannot hold', async () => {
+    const blob = container.getBlockBlobClient('json/with-metadata.json');
+    const result = await writeJsonBlob(blob, { v: 1 }, { metadata: { kind: 'manifest' } });
+    expect((await blob.getProperties()).metadata).toEqual({ kind: 'manifest', sha256: sha256('{"v":1}') });
+    expect(result).toEqual({ sha256: sha256('{"v":1}'), bytes: 7, etag: (await blob.getProperties()).etag });
+    const missing = container.getBlockBlobClient('json/undefined.json');
+    await expect(writeJsonBlob(missing, undefined)).rejects.toThrow(
+      new BlobWriteError('Value for json/undefined.json is not JSON-serialisable'),
+    );
+    await expect(writeJsonBlob(missing, () => 1)).rejects.toThrow(BlobWriteError);
+    expect(await missing.exists()).toBe(false);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(writeJsonBlob(missing, { v: 1 }, { abortSignal: controller.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect(await missing.exists()).toBe(false);
+  });
+
+  it('uploadStreamToBlob accepts exactly maxBytes, keeps the caller’s metadata and honours an abort', async () => {
+    const blob = container.getBlockBlobClient('pdf/exact.pdf');
+    const body = Buffer.from('%PDF-1.7 exactly sized');
+    const result = await uploadStreamToBlob(blob, Readable.from([body]), {
+      contentType: 'application/pdf',
+      maxBytes: body.length,
+      metadata: { invoice: 'G1' },
+    });
+    expect(result).toEqual({ sha256: sha256(body), bytes: body.length, etag: (await blob.getProperties()).etag });
+    expect((await blob.getProperties()).metadata).toEqual({ invoice: 'G1', sha256: sha256(body) });
+    const over = container.getBlockBlobClient('pdf/one-over.pdf');
+    await expect(
+      uploadStreamToBlob(over, Readable.from([body]), { contentType: 'application/pdf', maxBytes: body.length - 1 }),
+    ).rejects.toThrow(new BlobWriteError(`pdf/one-over.pdf: the stream exceeds the ${body.length - 1}-byte limit`));
+    expect(await over.exists()).toBe(false);
+    const controller = new AbortController();
+    controller.abort();
+    const cancelled = container.getBlockBlobClient('pdf/aborted.pdf');
+    await expect(
+      uploadStreamToBlob(cancelled, Readable.from([body]), {
+        contentType: 'application/pdf',
+        abortSignal: controller.signal,
+      }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await cancelled.exists()).toBe(false);
+  });
+
+  it('a source that never ends is stopped once it passes maxBytes', async () => {
+    let finished = false;
+    async function* endless() {
+      try {
+        for (;;) yield Buffer.alloc(1024, 1);
+      } finally {
+        finished = true;
+      }
+    }
+    const blob = container.getBlockBlobClient('pdf/endless.pdf');
+    await expect(
+      uploadStreamToBlob(blob, Readable.from(endless()), { contentType: 'application/pdf', maxBytes: 10_000 }),
+    ).rejects.toThrow(/exceeds the 10000-byte limit/);
+    expect(finished).toBe(true);
     expect(await blob.exists()).toBe(false);
   });
 });
