@@ -1,4 +1,4 @@
-import { ManagedIdentityCredential } from '@azure/identity';
+import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings, QUEUES } from '../../src/config.js';
 import { createStorage, createStorageClients, storageCredential } from '../../src/storage/clients.js';
@@ -67,5 +67,67 @@ describe('createStorageClients', () => {
     expect(() =>
       createStorageClients({ AzureWebJobsStorage__blobServiceUri: 'https://a.blob.core.windows.net' }),
     ).toThrow(/Storage is not configured/);
+  });
+});
+
+describe('storage settings', () => {
+  it.each(['UseDevelopmentStorage=true', 'UseDevelopmentStorage=true;', '  usedevelopmentstorage = TRUE ; '])(
+    '%j means the local emulator',
+    (setting) => {
+      const clients = createStorageClients({ AzureWebJobsStorage: setting });
+      expect(clients.blobService.url).toMatch(/^http:\/\/127\.0\.0\.1:10000\/devstoreaccount1\/?$/);
+      expect(clients.tableClient('ledger').url).toMatch(/^http:\/\/127\.0\.0\.1:10002\/devstoreaccount1\/?$/);
+    },
+  );
+
+  it.each(['UseDevelopmentStorage=false', 'xUseDevelopmentStorage=true'])('%j is not expanded', (setting) => {
+    let url: string | undefined;
+    try {
+      // @azure/data-tables does not know the development shorthand: only the expansion gives it the emulator.
+      url = createStorageClients({ AzureWebJobsStorage: setting }).tableClient('t').url;
+    } catch {
+      url = undefined;
+    }
+    expect(url ?? '').not.toMatch(/127\.0\.0\.1:10002/);
+  });
+
+  it('a connection string whose table endpoint is plain http reaches Azurite (insecure allowed there)', async () => {
+    // The protocol says https; only the endpoint is http.
+    const https = azurite.connectionString.replace(
+      /DefaultEndpointsProtocol=http;/i,
+      'DefaultEndpointsProtocol=https;',
+    );
+    const table = createStorageClients({ AzureWebJobsStorage: https }).tableClient('insecureok');
+    await expect(table.createTable()).resolves.toBeUndefined();
+  });
+
+  it.each([
+    ['AzureWebJobsStorage__blobServiceUri'],
+    ['AzureWebJobsStorage__queueServiceUri'],
+    ['AzureWebJobsStorage__tableServiceUri'],
+  ])('without %s (and no connection string) it fails, saying what to set', (missing) => {
+    const settings: Record<string, string> = {
+      AzureWebJobsStorage__blobServiceUri: 'https://a.blob.core.windows.net',
+      AzureWebJobsStorage__queueServiceUri: 'https://a.queue.core.windows.net',
+      AzureWebJobsStorage__tableServiceUri: 'https://a.table.core.windows.net',
+    };
+    delete settings[missing];
+    expect(() => createStorageClients(settings)).toThrow(
+      new Error(
+        'Storage is not configured: set AzureWebJobsStorage, or AzureWebJobsStorage__blobServiceUri, ' +
+          '__queueServiceUri and __tableServiceUri for identity-based access.',
+      ),
+    );
+  });
+
+  it('the credential: managed identity whatever the case, with or without a client id; otherwise the default chain', () => {
+    expect(storageCredential({ AzureWebJobsStorage__credential: 'ManagedIdentity' })).toBeInstanceOf(
+      ManagedIdentityCredential,
+    );
+    expect(
+      storageCredential({ AzureWebJobsStorage__credential: 'MANAGEDIDENTITY', AzureWebJobsStorage__clientId: 'id' }),
+    ).toBeInstanceOf(ManagedIdentityCredential);
+    expect(storageCredential({ AzureWebJobsStorage__credential: 'other' })).toBeInstanceOf(DefaultAzureCredential);
+    expect(storageCredential({ AzureWebJobsStorage__clientId: 'id' })).toBeInstanceOf(DefaultAzureCredential);
   });
 });
