@@ -539,6 +539,61 @@ describe('Ledger: conflicts, limits and ids', () => {
   });
 });
 
+describe('Ledger: storage errors are not mistaken for absence', () => {
+  it('a table that does not exist reads as empty, but an insert into it fails instead of reporting a duplicate', async () => {
+    const missing = new Ledger(
+      TableClient.fromConnectionString(azurite.connectionString, 'nosuchtable', { allowInsecureConnection: true }),
+    );
+    expect(await missing.getInvoice('G1')).toBeUndefined();
+    await expect(missing.tryInsertInvoice(invoice('G1'))).rejects.toMatchObject({ statusCode: 404 });
+    await expect(
+      missing.tryInsertSnapshot({
+        snapshotKey: 'unbilled-20261130-202611-USD',
+        snapshotDate: '2026-11-30',
+        billingPeriod: '2026-11',
+        currency: 'USD',
+        state: 'queued',
+        runs: 1,
+        requestedAt: 't',
+        updatedAt: 't',
+        correlationId: 'c',
+      }),
+    ).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('a storage account that cannot be reached fails every call; nothing reads as absent', async () => {
+    const port = Number(new URL(azurite.tableEndpoint).port);
+    const dead = azurite.connectionString.replace(`:${port}/`, ':9/');
+    expect(dead).not.toBe(azurite.connectionString);
+    const unreachable = new Ledger(
+      TableClient.fromConnectionString(dead, 'ledgertest', {
+        allowInsecureConnection: true,
+        retryOptions: { maxRetries: 0 },
+      }),
+    );
+    await expect(unreachable.getInvoice('G100')).rejects.toThrow();
+    await expect(unreachable.getPart('P1', 'azure-billing')).rejects.toThrow();
+    await expect(unreachable.tryInsertInvoice(invoice('GDEAD1'))).rejects.toThrow();
+    await expect(unreachable.updateInvoice('G100', () => ({ attempts: 1 }))).rejects.not.toBeInstanceOf(LedgerError);
+  });
+
+  it('a part deleted right after it was recorded is reported, not returned as recorded', async () => {
+    const client = TableClient.fromConnectionString(azurite.connectionString, 'ledgertest', {
+      allowInsecureConnection: true,
+    });
+    client.pipeline.addPolicy({
+      name: 'delete-before-read',
+      async sendRequest(request, next) {
+        if (request.method === 'GET') await table.deleteEntity('part-GVANISH', 'azure-billing').catch(() => {});
+        return next(request);
+      },
+    });
+    await expect(new Ledger(client).upsertPartIfAbsent(part('GVANISH', 'azure-billing'))).rejects.toThrow(
+      new LedgerError('Part GVANISH/azure-billing vanished while being recorded'),
+    );
+  });
+});
+
 describe('Ledger: stored rows that do not validate', () => {
   let odd: TableClient;
   let oddLedger: Ledger;
