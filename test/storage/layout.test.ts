@@ -85,6 +85,10 @@ describe('path errors', () => {
       new InvalidPathError('Invalid billing period "2024-13": expected YYYY-MM.'),
     );
     expect(() => manifestPath('2024-00', 'G1')).toThrow(InvalidPathError);
+    // The period is the whole segment: nothing may follow the month.
+    for (const period of ['2024-011', '2024-01x', '2024-01/..']) {
+      expect(() => invoiceFolder(period, 'G1'), period).toThrow(/Invalid billing period/);
+    }
   });
 
   it('segments may hold lowercase letters, digits and underscores only', () => {
