@@ -8,7 +8,7 @@ import { describeError, failureKind } from '../http/errors.js';
 import type { InvocationInfo, SyncDeps } from '../sync/deps.js';
 import { detectInvoices } from '../sync/detect-invoices.js';
 import { exportPart, recordExportFailure } from '../sync/export/claim.js';
-import { finalizeInvoiceIfDone } from '../sync/finalize.js';
+import { requestFinalize } from '../sync/finalize.js';
 import {
   invoiceSyncMessageSchema,
   lineItemExportMessageSchema,
@@ -86,7 +86,7 @@ export function createHandlers(getDeps: () => Promise<SyncDeps>): SyncHandlers {
         giveUp: async (m, lastError) => {
           const outcome = await recordExportFailure(deps, m, lastError);
           deps.log.event('PartGaveUp', { invoiceId: m.invoiceId, partId: m.partId, outcome, error: lastError });
-          await finalizeInvoiceIfDone(deps, m.invoiceId);
+          await requestFinalize(deps, m.invoiceId, m.correlationId);
         },
       });
     }),

@@ -17,8 +17,10 @@ import {
 import { invoicePdfPath, manifestPath } from '../storage/layout.js';
 import { writeJsonBlob } from '../storage/ndjson-writer.js';
 import { decodeHistory, type PartEntity, PENDING, type PreviousVersion } from '../storage/parts.js';
+import { sendQueueMessage } from '../storage/queues.js';
 import { isSnapshotKey } from '../storage/unbilled.js';
 import type { SyncDeps } from './deps.js';
+import type { InvoiceSyncMessage } from './messages.js';
 import { clearTroubleClock, troubleClock } from './retry-clock.js';
 import { type UnbilledComparison, unbilledComparison } from './unbilled/compare.js';
 import { finalizeSnapshotIfDone } from './unbilled/finalize.js';
@@ -137,17 +139,61 @@ const isConditionFailure = (error: unknown) =>
 const moved = (before: PartEntity[], after: PartEntity[]) =>
   before.length !== after.length || before.some((p, i) => p.partId !== after[i]?.partId || p.etag !== after[i]?.etag);
 
+/** The invoice and its parts when every part is finished and its files are saved; undefined while not. */
+async function finishedInvoice(
+  deps: SyncDeps,
+  invoiceId: string,
+): Promise<{ entity: InvoiceEntity; parts: PartEntity[] } | undefined> {
+  const { ledger } = deps.storage;
+  const entity = await ledger.getInvoice(invoiceId);
+  if (!entity?.pdfSha256 || !entity.billingPeriodFixed) return undefined;
+  if (entity.state === 'discovered' || entity.state === 'queued') return undefined;
+  const parts = await ledger.listParts(invoiceId);
+  if (parts.length < (entity.partsTotal ?? 0) || parts.some((p) => PENDING.has(p.state))) return undefined;
+  return { entity, parts };
+}
+
+/**
+ * Asks for the invoice to be finalized, in a message of its own on `invoice-sync` (reason `finalize`), when its
+ * parts are all finished: an export that finishes a part returns at once, so its slot goes to the next export
+ * while the manifest and the dataset (CPU-heavy for a large invoice) are written by the sync function. Sent by
+ * whichever export finished a part; two sent at once finalize twice, which changes nothing (see below). If the send
+ * fails, the export's message is retried and asks again (`invoiceLeftOpen`); stuck detection is the last resort.
+ * Returns whether it sent one. An unbilled snapshot is finalized at once instead (see below).
+ */
+export async function requestFinalize(deps: SyncDeps, invoiceId: string, correlationId?: string): Promise<boolean> {
+  // An unbilled snapshot's finalize writes one small JSON file (no dataset): done here, as before.
+  if (isSnapshotKey(invoiceId)) {
+    await finalizeSnapshotIfDone(deps, invoiceId);
+    return false;
+  }
+  if (!(await finishedInvoice(deps, invoiceId))) return false;
+  await sendQueueMessage(deps.storage.queues.invoiceSync, {
+    invoiceId,
+    reason: 'finalize',
+    ...(correlationId ? { correlationId } : {}),
+  } satisfies InvoiceSyncMessage);
+  return true;
+}
+
+/**
+ * Whether an invoice was left open with every part finished: a finalize request that was never sent (its export
+ * stopped between committing the part and sending it). Never for a snapshot (it is finalized in place).
+ */
+export async function invoiceLeftOpen(deps: SyncDeps, invoiceId: string): Promise<boolean> {
+  if (isSnapshotKey(invoiceId)) return false;
+  return (await finishedInvoice(deps, invoiceId))?.entity.state === 'exporting';
+}
+
 /** Writes the manifest and the resting state once every part is finished; false while parts are still pending. */
 export async function finalizeInvoiceIfDone(deps: SyncDeps, invoiceId: string): Promise<boolean> {
   // The parts of an unbilled snapshot go through the same export path; their owner finalizes its own way.
   if (isSnapshotKey(invoiceId)) return finalizeSnapshotIfDone(deps, invoiceId);
   const { ledger, container } = deps.storage;
   for (let attempt = 0; attempt < 10; attempt++) {
-    const entity = await ledger.getInvoice(invoiceId);
-    if (!entity?.pdfSha256 || !entity.billingPeriodFixed) return false;
-    if (entity.state === 'discovered' || entity.state === 'queued') return false;
-    const parts = await ledger.listParts(invoiceId);
-    if (parts.length < (entity.partsTotal ?? 0) || parts.some((p) => PENDING.has(p.state))) return false;
+    const finished = await finishedInvoice(deps, invoiceId);
+    if (!finished) return false;
+    const { entity, parts } = finished;
 
     const reconciliation = buildReconciliation(entity, parts, deps.settings.RECONCILIATION_TOLERANCE);
     // The typed dataset is part of the verification: written from the committed billing parts, and it must add up.

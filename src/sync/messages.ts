@@ -10,9 +10,10 @@ const invoiceId = z.string().regex(INVOICE_ID_PATTERN, 'invoiceId must be 1-64 l
 /**
  * Why an invoice is (re)queued: first sight, no progress, a v2 wait past its deadline, a retry of a failed one, a
  * re-check of one whose line items did not add up; or an operator: `resync` re-runs what is not complete, `full`
- * re-exports everything from the first page.
+ * re-exports everything from the first page. `finalize`: its parts are finished (sent by the export that finished
+ * the last one), so only the manifest, the dataset and the resting state are left; nothing is fetched.
  */
-export const SYNC_REASONS = ['new', 'stuck', 'settle', 'retry', 'reconcile', 'resync', 'full'] as const;
+export const SYNC_REASONS = ['new', 'stuck', 'settle', 'retry', 'reconcile', 'resync', 'full', 'finalize'] as const;
 export type SyncReason = (typeof SYNC_REASONS)[number];
 
 export const invoiceSyncMessageSchema = z

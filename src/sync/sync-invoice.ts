@@ -33,7 +33,7 @@ export function withoutSignedLink(raw: string): string {
   return applyEdits(raw, edits);
 }
 
-export type SyncInvoiceOutcome = 'synced' | 'resumed' | 'already-complete';
+export type SyncInvoiceOutcome = 'synced' | 'resumed' | 'already-complete' | 'finalized' | 'not-ready';
 
 /** The ledger entity of an invoice first seen now, from the invoice as the API sent it. */
 export function newInvoiceEntity(
@@ -79,6 +79,15 @@ export async function syncInvoice(
 ): Promise<SyncInvoiceOutcome> {
   const { ledger } = deps.storage;
   const id = message.invoiceId;
+  // Sent when an export finished the last part: the manifest, the dataset and the resting state, nothing fetched.
+  if (message.reason === 'finalize') {
+    const done = await finalizeInvoiceIfDone(deps, id);
+    deps.log.info(done ? 'Invoice finalized' : 'Invoice not ready to finalize; its parts finish it later', {
+      invoiceId: id,
+      correlationId: message.correlationId,
+    });
+    return done ? 'finalized' : 'not-ready';
+  }
   const known = await ledger.getInvoice(id);
   const fullResync = message.reason === 'full';
   if (known?.state === 'complete' && !fullResync) {

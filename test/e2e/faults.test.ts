@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runPass } from '../../src/app/run-pass.js';
 import type { SyncDeps } from '../../src/sync/deps.js';
 import { exportPart } from '../../src/sync/export/claim.js';
+import { syncInvoice } from '../../src/sync/sync-invoice.js';
 import { apiFault, type InvoiceSpec } from '../simulator/index.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 import { expectedNdjson, sha256 } from '../support/expected.js';
@@ -290,10 +291,18 @@ describe('overlapping finalizes after a v2 data change', () => {
             { invoiceId: spec.id, partId, turn: await turnOf(partId), recheck: true },
             { invocationId: `inv-${partId}-${Math.random()}`, dequeueCount: 1, startedAt: Date.now() },
           );
-        // Both re-checks start a new export.
+        // The finalize an export asks for when it finishes the invoice's last part (a message on invoice-sync).
+        const finalize = (d: SyncDeps) =>
+          syncInvoice(
+            d,
+            { invoiceId: spec.id, reason: 'finalize' },
+            { invocationId: `fin-${Math.random()}`, dequeueCount: 1, startedAt: Date.now() },
+          );
+        // Both re-checks start a new export; A's new version commits (B's part still holds its complete file).
         expect(await run(deps, a!.partId)).toBe('waiting');
         expect(await run(deps, b!.partId)).toBe('waiting');
-        // A's finalize lists the parts; right then B re-exports and finalizes with the newer data.
+        expect(await run(deps, a!.partId)).toBe('complete');
+        // A's finalize lists the parts; right then B re-exports and its finalize runs with the newer data.
         let interleaved = false;
         const ledger = new Proxy(deps.storage.ledger, {
           get(target, prop, receiver) {
@@ -303,6 +312,7 @@ describe('overlapping finalizes after a v2 data change', () => {
                 if (!interleaved && snapshot.every((p) => p.state === 'complete')) {
                   interleaved = true;
                   expect(await run(deps, b!.partId)).toBe('complete');
+                  expect(await finalize(deps)).toBe('finalized');
                 }
                 return snapshot;
               };
@@ -312,7 +322,7 @@ describe('overlapping finalizes after a v2 data change', () => {
           },
         });
         const racing: SyncDeps = { ...deps, storage: { ...deps.storage, ledger } };
-        expect(await run(racing, a!.partId)).toBe('complete');
+        expect(await finalize(racing)).toBe('finalized');
         expect(interleaved).toBe(true);
 
         const manifest = await manifestOf(deps, spec.billingPeriod, spec.id);

@@ -65,6 +65,11 @@ const queued = async (deps: SyncDeps) =>
   (await deps.storage.queues.lineItemExport.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map((m) =>
     JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8')),
   );
+/** What waits on invoice-sync (the finalize requests an export sends when it finishes a part). */
+const syncQueued = async (deps: SyncDeps) =>
+  (await deps.storage.queues.invoiceSync.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map((m) =>
+    JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8')),
+  );
 const lineItemPages = () => sim.requests.filter((r) => r.path.toLowerCase().includes('/lineitems')).length;
 
 describe('exportPart reads the part from its own source', () => {
@@ -114,10 +119,40 @@ describe('the daily re-check of a complete v2 part', () => {
     await exportPart(deps, { ...message, turn: message.turn + 1 }, invocation('poll'));
     const part = await stored(deps, message);
     expect(part).toMatchObject({ state: 'complete', turn: message.turn + 1 });
+    // The export that finished the last part asked for the invoice's finalize, on invoice-sync: run it.
+    const requests = await syncQueued(deps);
+    expect(requests).toEqual([{ invoiceId: V2.id, reason: 'finalize', correlationId: 'poll' }]);
+    expect(await syncInvoice(deps, requests[0], invocation('finalize'))).toBe('finalized');
+    expect(await deps.storage.ledger.getInvoice(V2.id)).toMatchObject({ state: 'complete' });
+    await deps.storage.queues.invoiceSync.clearMessages();
     await deps.storage.queues.lineItemExport.clearMessages();
     fresh.log.lines.length = 0;
     return { ...fresh, message: { ...message, turn: part.turn }, part };
   }
+
+  test('a finished part whose finalize request was lost: its redelivered message asks again, once', async () => {
+    const fresh = await synced(V2);
+    const { deps, log, message } = fresh;
+    await exportPart(deps, message, invocation('start'));
+    expect(await exportPart(deps, { ...message, turn: message.turn + 1 }, invocation('poll'))).toBe('complete');
+    // The process stopped after the part committed, before its request was sent.
+    await deps.storage.queues.invoiceSync.clearMessages();
+    expect(await deps.storage.ledger.getInvoice(V2.id)).toMatchObject({ state: 'exporting' });
+    expect(await exportPart(deps, { ...message, turn: message.turn + 1 }, invocation('again'))).toBe('already-done');
+    expect(log.lines).toContainEqual({
+      level: 'info',
+      message: 'Part already finished; its invoice was left open, finalize requested',
+      properties: { invoiceId: V2.id, partId: message.partId, correlationId: 'again' },
+    });
+    const [request, ...more] = await syncQueued(deps);
+    expect(more).toEqual([]);
+    expect(await syncInvoice(deps, request, invocation('finalize'))).toBe('finalized');
+    expect(await deps.storage.ledger.getInvoice(V2.id)).toMatchObject({ state: 'complete' });
+    await deps.storage.queues.invoiceSync.clearMessages();
+    // Finalized: a further redelivery has nothing to ask for.
+    expect(await exportPart(deps, { ...message, turn: message.turn + 1 }, invocation('late'))).toBe('already-done');
+    expect(await syncQueued(deps)).toEqual([]);
+  });
 
   test('a re-check starts a new export while the part stays complete with its file', async () => {
     const { deps, message, part } = await completeV2();
@@ -144,6 +179,28 @@ describe('the daily re-check of a complete v2 part', () => {
     expect(part.leaseOwner).toBeUndefined();
     expect(part.operationLocation).toBeUndefined();
     expect(await queued(deps)).toEqual([]);
+  });
+});
+
+describe('a finalize request (invoice-sync, reason finalize)', () => {
+  test('while a part is unfinished: nothing is written and the invoice stays as it is; after it, it rests', async () => {
+    const { deps, message } = await synced(V1);
+    const finalize = () => syncInvoice(deps, { invoiceId: V1.id, reason: 'finalize' }, invocation('finalize'));
+    const before = await deps.storage.ledger.getInvoice(V1.id);
+    expect(await finalize()).toBe('not-ready');
+    expect(await deps.storage.ledger.getInvoice(V1.id)).toMatchObject({ state: before?.state, etag: before?.etag });
+    const manifest = deps.storage.container.getBlockBlobClient(
+      `billing_period=${V1.billingPeriod}/invoice_id=${V1.id}/manifest.json`,
+    );
+    expect(await manifest.exists()).toBe(false);
+    expect(await exportPart(deps, message, invocation('export'))).toBe('complete');
+    expect(await syncQueued(deps)).toEqual([{ invoiceId: V1.id, reason: 'finalize', correlationId: 'export' }]);
+    const requests = sim.requests.length;
+    expect(await finalize()).toBe('finalized');
+    expect(await manifest.exists()).toBe(true);
+    expect(await deps.storage.ledger.getInvoice(V1.id)).toMatchObject({ state: 'complete' });
+    // The finalize asks Partner Center for nothing: the invoice and its rows are in storage.
+    expect(sim.requests.length).toBe(requests);
   });
 });
 

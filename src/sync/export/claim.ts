@@ -5,6 +5,7 @@
 import { describeError } from '../../http/errors.js';
 import { TERMINAL } from '../../storage/parts.js';
 import type { InvocationInfo, SyncDeps } from '../deps.js';
+import { invoiceLeftOpen, requestFinalize } from '../finalize.js';
 import type { LineItemExportMessage } from '../messages.js';
 import { type ExportContext, sendExportMessage } from './context.js';
 import { LeaseLostError, PartLease } from './lease.js';
@@ -34,6 +35,12 @@ export async function exportPart(
   }
   const recheck = message.recheck === true && part.state === 'complete' && part.api === 'v2';
   if (TERMINAL.has(part.state) && !recheck) {
+    // A redelivery of the message that finished the part, whose finalize request may never have been sent.
+    if (await invoiceLeftOpen(deps, invoiceId)) {
+      await requestFinalize(deps, invoiceId, correlationId);
+      deps.log.info('Part already finished; its invoice was left open, finalize requested', log);
+      return 'already-done';
+    }
     deps.log.info('Part already finished; nothing to do', { ...log, state: part.state });
     return 'already-done';
   }

@@ -13,7 +13,7 @@ import {
   progressOf,
   resetProgress,
 } from '../../storage/parts.js';
-import { finalizeInvoiceIfDone } from '../finalize.js';
+import { requestFinalize } from '../finalize.js';
 import { continueLater, type ExportContext, partLog } from './context.js';
 import { verifyNdjsonBlob } from './verify.js';
 
@@ -92,7 +92,7 @@ export async function stageCommitVerify(ctx: ExportContext, source: PartSource):
     durationMs: deps.now() - started,
     attempts: lease.part.attempts,
   });
-  await finalizeInvoiceIfDone(deps, lease.part.invoiceId);
+  await requestFinalize(deps, lease.part.invoiceId, ctx.correlationId);
   return 'complete';
 }
 

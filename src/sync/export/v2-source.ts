@@ -9,7 +9,7 @@ import { redactText } from '../../http/redact.js';
 import { lineItemsPath } from '../../storage/layout.js';
 import { decodeHistory, encodeHistory, type PartCheckpoint, progressOf, resetProgress } from '../../storage/parts.js';
 import { decodeUnbilledTarget, encodeUnbilledTarget, type UnbilledTarget } from '../../storage/unbilled.js';
-import { finalizeInvoiceIfDone } from '../finalize.js';
+import { requestFinalize } from '../finalize.js';
 import {
   describeTarget,
   manifestMonth,
@@ -181,7 +181,7 @@ async function noDataYet(ctx: ExportContext, detail: string): Promise<GraphOutco
     });
     // An unbilled snapshot reports its own failure (UnbilledSnapshotFailed); PartUnsettled is an invoice's alert.
     if (!part.unbilled) deps.log.event('PartUnsettled', { ...partLog(ctx), api: 'v2' });
-    await finalizeInvoiceIfDone(deps, part.invoiceId);
+    await requestFinalize(deps, part.invoiceId, ctx.correlationId);
     return 'unsettled';
   }
   // A failed operation is over: the next attempt starts a new export, after a growing delay.
@@ -224,7 +224,7 @@ export async function recheckGraphData(ctx: ExportContext): Promise<GraphOutcome
     deps.log.info('v2 data re-checked', { ...partLog(ctx), changed: false, status: state.status });
     // A re-check asked for by a reconciliation retry reopened the invoice: it rests again, measured anew.
     if ((await deps.storage.ledger.getInvoice(part.invoiceId))?.state === 'exporting') {
-      await finalizeInvoiceIfDone(deps, part.invoiceId);
+      await requestFinalize(deps, part.invoiceId, ctx.correlationId);
     }
     return 'unchanged';
   }
