@@ -2,7 +2,7 @@
 // and export blob rendered once, then served from memory over real HTTP), so neither its rendering nor its CPU
 // counts against the exporter, which runs in yet another process. `node source-server.mjs <config.json>`: prints
 // one JSON line (the app settings that point at it, and a Partner Center token for raw fetches), then serves until
-// its stdin closes.
+// its stdin closes (`latency <ms>` lines on stdin change its latency meanwhile).
 import { readFile } from 'node:fs/promises';
 import { type SimulatorOptions, startSimulator } from '../test/simulator/index.js';
 import type { Azurite } from '../test/support/azurite.js';
@@ -31,6 +31,19 @@ const ready: SourceReady = {
   token: sim.issueToken({ audience: 'partnercenter', ttlSeconds: 3600 }),
 };
 process.stdout.write(`${JSON.stringify(ready)}\n`);
+// `latency <ms>` on stdin sets the latency of every later Partner Center and Graph response (answered `latency <ms>`):
+// the pages are rendered once at no latency, then the measured export reads them at the latency it is timed against.
+let input = '';
+process.stdin.on('data', (chunk: Buffer) => {
+  input += chunk.toString('utf8');
+  for (let newline = input.indexOf('\n'); newline >= 0; newline = input.indexOf('\n')) {
+    const command = /^latency (\d+)$/.exec(input.slice(0, newline).trim());
+    input = input.slice(newline + 1);
+    if (!command?.[1]) continue;
+    sim.setLatency(Number(command[1]));
+    process.stdout.write(`latency ${command[1]}\n`);
+  }
+});
 process.stdin.resume();
 process.stdin.on('end', () => {
   sim.stop().then(

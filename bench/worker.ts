@@ -162,11 +162,33 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
   const synced = await drain(bindings.syncInvoice, deps.settings.LOCAL_CONCURRENCY);
   const syncMs = performance.now() - syncStart;
 
-  // Phase 2: the line-item exports, timed on their own.
+  // Phase 2: the line-item exports, and the finalize requests they send to invoice-sync (manifest, dataset), timed
+  // together: an invoice is done when its finalize is. Each queue has slots of its own, as in the Functions host.
   http.resetPeak();
   const exportStartedAt = performance.now();
   const cpuBefore = process.cpuUsage();
-  const exported = await drain(bindings.exportLineItems, job.concurrency, job.hostQueues);
+  let exportsDone = false;
+  const exports = drain(bindings.exportLineItems, job.concurrency, job.hostQueues).finally(() => {
+    exportsDone = true;
+  });
+  const finalizes = (async () => {
+    const total = { processed: 0, failed: 0, poisoned: 0 };
+    for (;;) {
+      const last = exportsDone;
+      const stats = await drain(bindings.syncInvoice, job.concurrency, job.hostQueues);
+      total.processed += stats.processed;
+      total.failed += stats.failed;
+      total.poisoned += stats.poisoned;
+      // Once the exports are done no request can follow: a drain that started after that is the last one.
+      if (last) return total;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const [exportStats, finalizeStats] = await Promise.all([exports, finalizes]);
+  const exported = {
+    failed: exportStats.failed + finalizeStats.failed,
+    poisoned: exportStats.poisoned + finalizeStats.poisoned,
+  };
   const cpu = process.cpuUsage(cpuBefore);
   const exportEndedAt = performance.now();
   return {
