@@ -580,6 +580,45 @@ describe('the stage loop', () => {
     expect(progressOf(await stored(deps))).toMatchObject({ blocks: 2, rows: 2 });
   });
 
+  test('a block that fails while the next is staged: the export ends only once that next block has settled', async () => {
+    const { deps } = await setup();
+    const container = deps.storage.container;
+    // The last page's block (block 3) is held for a while: it is still being written when block 2 fails.
+    let block3Settled: number | undefined;
+    const spied = Object.create(container) as typeof container;
+    spied.getBlockBlobClient = (path: string) => {
+      const blob = container.getBlockBlobClient(path);
+      const stageBlock = blob.stageBlock.bind(blob);
+      let calls = 0;
+      blob.stageBlock = async (...args: Parameters<typeof stageBlock>) => {
+        const call = calls++;
+        try {
+          if (call === 2) await new Promise((resolve) => setTimeout(resolve, 300));
+          return await stageBlock(...args);
+        } finally {
+          if (call === 2) block3Settled = performance.now();
+        }
+      };
+      return blob;
+    };
+    const ctx = await context({ ...deps, storage: { ...deps.storage, container: spied } });
+    const failure = await stageCommitVerify(
+      ctx,
+      source([
+        { lines: [row(1)], rowsThrough: 1 },
+        { lines: [row(2)], rowsThrough: 2 },
+        { lines: [row(3), row(3)], rows: 1, rowsThrough: 4 },
+        { lines: [row(4)], rowsThrough: 5 },
+      ]),
+    ).catch((e: unknown) => e);
+    const ended = performance.now();
+    ctx.lease.stopRenewal();
+    expect(String(failure)).toMatch(/stage block 2 of/);
+    // No request of this invocation outlives it: block 3's write had settled before the export returned.
+    expect(block3Settled).toBeDefined();
+    expect(block3Settled).toBeLessThanOrEqual(ended);
+  });
+
   test('a page that miscounts its rows is refused when staged', async () => {
     const { deps } = await setup();
     const ctx = await context(deps);
