@@ -172,11 +172,10 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
     exportsDone = true;
   });
   const finalizes = (async () => {
-    const total = { processed: 0, failed: 0, poisoned: 0 };
+    const total = { failed: 0, poisoned: 0 };
     for (;;) {
       const last = exportsDone;
       const stats = await drain(bindings.syncInvoice, job.concurrency, job.hostQueues);
-      total.processed += stats.processed;
       total.failed += stats.failed;
       total.poisoned += stats.poisoned;
       // Once the exports are done no request can follow: a drain that started after that is the last one.

@@ -158,31 +158,31 @@ async function finishedInvoice(
  * parts are all finished: an export that finishes a part returns at once, so its slot goes to the next export
  * while the manifest and the dataset (CPU-heavy for a large invoice) are written by the sync function. Sent by
  * whichever export finished a part; two sent at once finalize twice, which changes nothing (see below). If the send
- * fails, the export's message is retried and asks again (`invoiceLeftOpen`); stuck detection is the last resort.
- * Returns whether it sent one. An unbilled snapshot is finalized at once instead (see below).
+ * fails, the export's message is retried and asks again (`onlyIfOpen`); stuck detection is the last resort.
+ * Returns whether it sent one. An unbilled snapshot is finalized at once instead, and never counts as sent.
+ *
+ * `onlyIfOpen`: only for an invoice still `exporting` with every part finished, i.e. one whose request was never
+ * sent (its export stopped between committing the part and sending it): what a redelivered message checks.
  */
-export async function requestFinalize(deps: SyncDeps, invoiceId: string, correlationId?: string): Promise<boolean> {
+export async function requestFinalize(
+  deps: SyncDeps,
+  invoiceId: string,
+  correlationId?: string,
+  options: { onlyIfOpen?: boolean } = {},
+): Promise<boolean> {
   // An unbilled snapshot's finalize writes one small JSON file (no dataset): done here, as before.
   if (isSnapshotKey(invoiceId)) {
-    await finalizeSnapshotIfDone(deps, invoiceId);
+    if (!options.onlyIfOpen) await finalizeSnapshotIfDone(deps, invoiceId);
     return false;
   }
-  if (!(await finishedInvoice(deps, invoiceId))) return false;
+  const finished = await finishedInvoice(deps, invoiceId);
+  if (!finished || (options.onlyIfOpen && finished.entity.state !== 'exporting')) return false;
   await sendQueueMessage(deps.storage.queues.invoiceSync, {
     invoiceId,
     reason: 'finalize',
     ...(correlationId ? { correlationId } : {}),
   } satisfies InvoiceSyncMessage);
   return true;
-}
-
-/**
- * Whether an invoice was left open with every part finished: a finalize request that was never sent (its export
- * stopped between committing the part and sending it). Never for a snapshot (it is finalized in place).
- */
-export async function invoiceLeftOpen(deps: SyncDeps, invoiceId: string): Promise<boolean> {
-  if (isSnapshotKey(invoiceId)) return false;
-  return (await finishedInvoice(deps, invoiceId))?.entity.state === 'exporting';
 }
 
 /** Writes the manifest and the resting state once every part is finished; false while parts are still pending. */

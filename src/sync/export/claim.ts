@@ -5,7 +5,7 @@
 import { describeError } from '../../http/errors.js';
 import { TERMINAL } from '../../storage/parts.js';
 import type { InvocationInfo, SyncDeps } from '../deps.js';
-import { invoiceLeftOpen, requestFinalize } from '../finalize.js';
+import { requestFinalize } from '../finalize.js';
 import type { LineItemExportMessage } from '../messages.js';
 import { type ExportContext, sendExportMessage } from './context.js';
 import { LeaseLostError, PartLease } from './lease.js';
@@ -36,8 +36,7 @@ export async function exportPart(
   const recheck = message.recheck === true && part.state === 'complete' && part.api === 'v2';
   if (TERMINAL.has(part.state) && !recheck) {
     // A redelivery of the message that finished the part, whose finalize request may never have been sent.
-    if (await invoiceLeftOpen(deps, invoiceId)) {
-      await requestFinalize(deps, invoiceId, correlationId);
+    if (await requestFinalize(deps, invoiceId, correlationId, { onlyIfOpen: true })) {
       deps.log.info('Part already finished; its invoice was left open, finalize requested', log);
       return 'already-done';
     }
