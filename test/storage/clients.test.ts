@@ -2,12 +2,13 @@ import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identi
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings, QUEUES } from '../../src/config.js';
 import { createStorage, createStorageClients, storageCredential } from '../../src/storage/clients.js';
-import { type Azurite, startAzurite } from '../support/azurite.js';
+import { type Azurite, spawnAzurite } from '../support/azurite.js';
 
 let azurite: Azurite;
 
+// An Azurite of its own even in a mutation run that shares one: the first test lists every queue of the account.
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await spawnAzurite();
 });
 afterAll(async () => {
   await azurite?.stop();
