@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import type { Pipeline, PipelineRequest } from '@azure/core-rest-pipeline';
+import {
+  BlobServiceClient,
+  BlockBlobClient,
+  type ContainerClient,
+  newPipeline,
+  RestError,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BlobWriteError,
@@ -369,5 +377,64 @@ describe('hashed writes: metadata, limits and aborts', () => {
     ).rejects.toThrow(/exceeds the 10000-byte limit/);
     expect(finished).toBe(true);
     expect(await blob.exists()).toBe(false);
+  });
+});
+
+describe('storage errors on the way are not mistaken for something else', () => {
+  /** The account name and key of the test Azurite, from its connection string. */
+  const account = () => {
+    const field = (name: string) => new RegExp(`${name}=([^;]+)`).exec(azurite.connectionString)?.[1] ?? '';
+    return { name: field('AccountName'), key: field('AccountKey') };
+  };
+  /**
+   * A client of blob `name` whose every request first goes through `before` (a real request to Azurite follows).
+   * The blob clients keep their request pipeline in `storageClientContext`, which has no public accessor.
+   */
+  const interceptedClient = (name: string, before: (request: PipelineRequest) => Promise<void>) => {
+    const blob = container.getBlockBlobClient(name);
+    const { pipeline } = (blob as unknown as { storageClientContext: { pipeline: Pipeline } }).storageClientContext;
+    pipeline.addPolicy({
+      name: 'before-request',
+      async sendRequest(request, next) {
+        await before(request);
+        return next(request);
+      },
+    });
+    return blob;
+  };
+
+  it('a block list that cannot be read for another reason than a missing blob fails the commit with that error', async () => {
+    const blob = container.getBlockBlobClient('refused/rows.ndjson');
+    await stage(new NdjsonBlockWriter(blob), 1, 0, ['{"a":1}']);
+    // The same blob through a client with a wrong account key: every request is refused with 403.
+    const { name } = account();
+    const wrongKey = Buffer.alloc(64, 1).toString('base64');
+    const refused = new BlockBlobClient(blob.url, newPipeline(new StorageSharedKeyCredential(name, wrongKey)));
+    const error = await new NdjsonBlockWriter(refused)
+      .commit([blockId(1, 0)], { contentType: 'application/x-ndjson' })
+      .catch((e: unknown) => e);
+    // Not "block 0 is not staged" (which would send the export back to its first page): the 403 itself.
+    expect(error).toBeInstanceOf(RestError);
+    expect(error).toMatchObject({ statusCode: 403 });
+    expect(await blob.exists()).toBe(false);
+  });
+
+  it('uploadStreamToBlob records the hash only on the content it uploaded: a blob replaced meanwhile keeps its own', async () => {
+    const name = 'pdf/replaced-meanwhile.pdf';
+    const other = Buffer.from('%PDF-1.7 written by someone else');
+    const blob = interceptedClient(name, async (request) => {
+      // Just before the hash is recorded, another writer replaces the blob.
+      if (request.method === 'PUT' && new URL(request.url).searchParams.get('comp') === 'metadata') {
+        await container.getBlockBlobClient(name).upload(other, other.length, { metadata: { writer: 'other' } });
+      }
+    });
+    const body = Buffer.from('%PDF-1.7 ours');
+    await expect(
+      uploadStreamToBlob(blob, Readable.from([body]), { contentType: 'application/pdf' }),
+    ).rejects.toMatchObject({ statusCode: 412 });
+    const stored = container.getBlockBlobClient(name);
+    expect((await stored.downloadToBuffer()).equals(other)).toBe(true);
+    // Our hash is not attached to the other writer's bytes.
+    expect((await stored.getProperties()).metadata).toEqual({ writer: 'other' });
   });
 });
