@@ -232,6 +232,10 @@ describe('ndjsonItems (a page as bytes)', () => {
       '{"a":"\\u12g4"}',
       '{"items":[1]',
       '{"items":[1}}',
+      // A bracket closing the other kind inside a row: the envelope without its rows would parse, the row must not land.
+      '{"items":[{"a":[1}]}]}',
+      '{"items":[[1}]]}',
+      '{"items":[{"a":1]]}',
       '{"a" 1}',
       '{a:1}',
       '{"a":1,}',
