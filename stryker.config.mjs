@@ -67,7 +67,8 @@ const MODULE_TESTS = {
   'partner-center': ['test/partner-center/**/*.test.ts'],
 };
 for (const [module, tests] of Object.entries(MODULE_TESTS)) {
-  GROUPS[module] = { mutate: [`src/${module}/**/*.ts`], tests };
+  // test/storage/clients.test.ts lists every queue of the account: the storage tests cannot share one Azurite.
+  GROUPS[module] = { mutate: [`src/${module}/**/*.ts`], tests, sharedAzurite: module !== 'storage' };
 }
 const groupName = process.env.MUTATION_GROUP ?? 'all';
 // MUTATION_LABEL names the reports and the incremental file of a run with its own MUTATION_TESTS (a baseline).
@@ -77,9 +78,9 @@ const group =
 if (!group) throw new Error(`MUTATION_GROUP ${groupName} is not one of all, ${Object.keys(GROUPS).join(', ')}`);
 // Read by test/mutation/vitest.config.ts in the test runner processes (started after this file is read).
 process.env.MUTATION_TESTS = process.env.MUTATION_TESTS ?? group.tests.join(',');
-// The tests each use their own container and table, so one Azurite serves the whole run (started once instead of
-// once per test file per mutant). test/storage/clients.test.ts, which lists every queue of the account, starts its own.
-process.env.MUTATION_SHARED_AZURITE = '1';
+// The groups' tests each use their own container and table, so one Azurite can serve the whole run; the full unit
+// set cannot share one (test/storage/clients.test.ts lists every queue of the account).
+process.env.MUTATION_SHARED_AZURITE = groupName === 'all' || group.sharedAzurite === false ? '0' : '1';
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
