@@ -443,6 +443,37 @@ async function context(deps: SyncDeps, deadline = Date.now() + 600_000): Promise
 }
 const row = (amount: number) => `{"totalForCustomer":${amount}}`;
 
+type ContainerClient = SyncDeps['storage']['container'];
+type StageBlock = ReturnType<ContainerClient['getBlockBlobClient']>['stageBlock'];
+
+/**
+ * `container`, with every stageBlock of its blobs passed through `around`: `call` counts the calls from 0 across the
+ * container, `stage` writes the block for real.
+ */
+function aroundStageBlock(
+  container: ContainerClient,
+  around: (call: number, stage: () => ReturnType<StageBlock>) => ReturnType<StageBlock>,
+): ContainerClient {
+  let calls = 0;
+  const spied = Object.create(container) as ContainerClient;
+  spied.getBlockBlobClient = (path: string) => {
+    const blob = container.getBlockBlobClient(path);
+    const stageBlock = blob.stageBlock.bind(blob);
+    blob.stageBlock = (...args: Parameters<StageBlock>) => around(calls++, () => stageBlock(...args));
+    return blob;
+  };
+  return spied;
+}
+
+/** Four pages whose third has two lines for one row: staging its block (block 2) fails. */
+const failsAtBlock2 = () =>
+  source([
+    { lines: [row(1)], rowsThrough: 1 },
+    { lines: [row(2)], rowsThrough: 2 },
+    { lines: [row(3), row(3)], rows: 1, rowsThrough: 4 },
+    { lines: [row(4)], rowsThrough: 5 },
+  ]);
+
 /** Stages one block of 3 rows as the part's only page, and records progress claiming `rowsThrough` and `rows`. */
 async function stageThreeRowsClaiming(ctx: ExportContext, claimed: { rowsThrough: number; rows: number }) {
   const lines = Buffer.from(`${row(1)}\n${row(1)}\n${row(1)}\n`);
@@ -526,28 +557,22 @@ describe('the stage loop', () => {
       block1Written = resolve;
     });
     let progressWhileBlock0Held: number | undefined;
-    const spied = Object.create(container) as typeof container;
-    spied.getBlockBlobClient = (path: string) => {
-      const blob = container.getBlockBlobClient(path);
-      const stageBlock = blob.stageBlock.bind(blob);
-      blob.stageBlock = async (...args: Parameters<typeof stageBlock>) => {
-        const call = calls.push({ started: performance.now() }) - 1;
-        maxInFlight = Math.max(maxInFlight, ++inFlight);
-        try {
-          if (call === 0) {
-            // A loop that waits for block 0 before it stages block 1 never gets past this wait.
-            await Promise.race([block1, new Promise((resolve) => setTimeout(resolve, 3000))]);
-            progressWhileBlock0Held = progressOf(await stored(deps)).blocks;
-          }
-          return await stageBlock(...args);
-        } finally {
-          inFlight--;
-          (calls[call] as { finished?: number }).finished = performance.now();
-          if (call === 1) block1Written();
+    const spied = aroundStageBlock(container, async (call, stage) => {
+      calls.push({ started: performance.now() });
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      try {
+        if (call === 0) {
+          // A loop that waits for block 0 before it stages block 1 never gets past this wait.
+          await Promise.race([block1, new Promise((resolve) => setTimeout(resolve, 3000))]);
+          progressWhileBlock0Held = progressOf(await stored(deps)).blocks;
         }
-      };
-      return blob;
-    };
+        return await stage();
+      } finally {
+        inFlight--;
+        (calls[call] as { finished?: number }).finished = performance.now();
+        if (call === 1) block1Written();
+      }
+    });
     const ctx = await context({ ...deps, storage: { ...deps.storage, container: spied } });
     const pages = [1, 2, 3, 4].map((n) => ({ lines: [row(n)], rowsThrough: n }));
     expect(await stageCommitVerify(ctx, source(pages))).toBe('complete');
@@ -566,15 +591,7 @@ describe('the stage loop', () => {
   test('a block that fails while the next is staged: progress is saved through the block before it, no further', async () => {
     const { deps } = await setup();
     const ctx = await context(deps);
-    const failure = await stageCommitVerify(
-      ctx,
-      source([
-        { lines: [row(1)], rowsThrough: 1 },
-        { lines: [row(2)], rowsThrough: 2 },
-        { lines: [row(3), row(3)], rows: 1, rowsThrough: 4 },
-        { lines: [row(4)], rowsThrough: 5 },
-      ]),
-    ).catch((e: unknown) => e);
+    const failure = await stageCommitVerify(ctx, failsAtBlock2()).catch((e: unknown) => e);
     ctx.lease.stopRenewal();
     expect(String(failure)).toMatch(/stage block 2 of/);
     expect(progressOf(await stored(deps))).toMatchObject({ blocks: 2, rows: 2 });
@@ -585,32 +602,16 @@ describe('the stage loop', () => {
     const container = deps.storage.container;
     // The last page's block (block 3) is held for a while: it is still being written when block 2 fails.
     let block3Settled: number | undefined;
-    const spied = Object.create(container) as typeof container;
-    spied.getBlockBlobClient = (path: string) => {
-      const blob = container.getBlockBlobClient(path);
-      const stageBlock = blob.stageBlock.bind(blob);
-      let calls = 0;
-      blob.stageBlock = async (...args: Parameters<typeof stageBlock>) => {
-        const call = calls++;
-        try {
-          if (call === 2) await new Promise((resolve) => setTimeout(resolve, 300));
-          return await stageBlock(...args);
-        } finally {
-          if (call === 2) block3Settled = performance.now();
-        }
-      };
-      return blob;
-    };
+    const spied = aroundStageBlock(container, async (call, stage) => {
+      try {
+        if (call === 2) await new Promise((resolve) => setTimeout(resolve, 300));
+        return await stage();
+      } finally {
+        if (call === 2) block3Settled = performance.now();
+      }
+    });
     const ctx = await context({ ...deps, storage: { ...deps.storage, container: spied } });
-    const failure = await stageCommitVerify(
-      ctx,
-      source([
-        { lines: [row(1)], rowsThrough: 1 },
-        { lines: [row(2)], rowsThrough: 2 },
-        { lines: [row(3), row(3)], rows: 1, rowsThrough: 4 },
-        { lines: [row(4)], rowsThrough: 5 },
-      ]),
-    ).catch((e: unknown) => e);
+    const failure = await stageCommitVerify(ctx, failsAtBlock2()).catch((e: unknown) => e);
     const ended = performance.now();
     ctx.lease.stopRenewal();
     expect(String(failure)).toMatch(/stage block 2 of/);
