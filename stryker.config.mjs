@@ -67,8 +67,7 @@ const MODULE_TESTS = {
   'partner-center': ['test/partner-center/**/*.test.ts'],
 };
 for (const [module, tests] of Object.entries(MODULE_TESTS)) {
-  // test/storage/clients.test.ts lists every queue of the account: the storage tests cannot share one Azurite.
-  GROUPS[module] = { mutate: [`src/${module}/**/*.ts`], tests, sharedAzurite: module !== 'storage' };
+  GROUPS[module] = { mutate: [`src/${module}/**/*.ts`], tests };
 }
 const groupName = process.env.MUTATION_GROUP ?? 'all';
 // MUTATION_LABEL names the reports and the incremental file of a run with its own MUTATION_TESTS (a baseline).
@@ -78,9 +77,9 @@ const group =
 if (!group) throw new Error(`MUTATION_GROUP ${groupName} is not one of all, ${Object.keys(GROUPS).join(', ')}`);
 // Read by test/mutation/vitest.config.ts in the test runner processes (started after this file is read).
 process.env.MUTATION_TESTS = process.env.MUTATION_TESTS ?? group.tests.join(',');
-// The groups' tests each use their own container and table, so one Azurite can serve the whole run; the full unit
-// set cannot share one (test/storage/clients.test.ts lists every queue of the account).
-process.env.MUTATION_SHARED_AZURITE = groupName === 'all' || group.sharedAzurite === false ? '0' : '1';
+// One Azurite per test runner process for the whole run (test/mutation/azurite.global.ts), emptied before each
+// test file (test/support/azurite.ts), instead of one started per test file per mutant.
+process.env.MUTATION_SHARED_AZURITE = '1';
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {

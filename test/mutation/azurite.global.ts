@@ -1,6 +1,8 @@
-// Mutation runs only: one Azurite for the whole run (Stryker re-runs a test file per mutant, and a fresh Azurite
-// per re-run would cost more than the tests). The test files' startAzurite() then reuses it; every test still
-// works in its own container and ledger table.
+// Mutation runs only: one Azurite per test runner process for the whole run (Stryker re-runs a test file per
+// mutant, and a fresh Azurite per re-run would cost more than the tests). The test files' startAzurite() then
+// reuses it, emptied first: a file run after another (or after itself, for the previous mutant) finds nothing left.
+// Left-overs did harm: a container that already existed failed a file's beforeAll, its tests never ran, and
+// Stryker counted its mutants as survived.
 import { SHARED_AZURITE_ENV, spawnAzurite } from '../support/azurite.js';
 
 export default async function setup(): Promise<() => Promise<void>> {

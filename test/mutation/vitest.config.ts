@@ -13,7 +13,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     include: patterns.filter((p) => !p.startsWith('!')),
     exclude: [...configDefaults.exclude, ...patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1))],
-    // One Azurite for the run, for the groups whose tests never list what the account holds (stryker.config.mjs).
+    // One Azurite for the run (stryker.config.mjs), handed to each test file empty (test/support/azurite.ts).
     globalSetup: process.env.MUTATION_SHARED_AZURITE === '1' ? ['test/mutation/azurite.global.ts'] : [],
   },
 });

@@ -6,6 +6,9 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { TableServiceClient } from '@azure/data-tables';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { QueueServiceClient } from '@azure/storage-queue';
 
 export interface Azurite {
   /** A full connection string for the running instance (account devstoreaccount1). */
@@ -58,10 +61,27 @@ export const SHARED_AZURITE_ENV = 'CSP_SYNC_SHARED_AZURITE';
 export async function startAzurite(options: { startTimeoutMs?: number } = {}): Promise<Azurite> {
   const shared = process.env[SHARED_AZURITE_ENV];
   if (shared) {
-    // Stopped by its owner, the global setup; each test still uses its own container and table.
-    return { ...(JSON.parse(shared) as Omit<Azurite, 'stop'>), stop: async () => {} };
+    // Stopped by its owner, the global setup. A test file starts on an empty account, as on an Azurite of its own:
+    // what an earlier file (or an earlier run of this one) left must neither fail its set-up (a container that
+    // already exists) nor stand in for what the code under test should have written.
+    const endpoints = JSON.parse(shared) as Omit<Azurite, 'stop'>;
+    await emptyAccount(endpoints.connectionString);
+    return { ...endpoints, stop: async () => {} };
   }
   return spawnAzurite(options);
+}
+
+/**
+ * Deletes every container, table and queue of the account. Only for an Azurite that one test file at a time uses
+ * (the global setup of a mutation run: each run's test files go one after another in its own process).
+ */
+export async function emptyAccount(connectionString: string): Promise<void> {
+  const blobs = BlobServiceClient.fromConnectionString(connectionString);
+  for await (const container of blobs.listContainers()) await blobs.deleteContainer(container.name);
+  const tables = TableServiceClient.fromConnectionString(connectionString, { allowInsecureConnection: true });
+  for await (const table of tables.listTables()) if (table.name) await tables.deleteTable(table.name);
+  const queues = QueueServiceClient.fromConnectionString(connectionString);
+  for await (const queue of queues.listQueues()) await queues.deleteQueue(queue.name);
 }
 
 export async function spawnAzurite(options: { startTimeoutMs?: number } = {}): Promise<Azurite> {
