@@ -403,8 +403,13 @@ function scanPage(page: Buffer): PageScan {
       const end = byteStringEnd(b, i);
       if (stack.length === 1) lastKeyIsItems = isItemsKey(page, i, end);
       i = end;
-      while (b[i] === 32 || b[i] === 10 || b[i] === 13 || b[i] === 9) i++;
-      if (b[i] !== COLON) throw syntaxError('expected :', i);
+      // Whitespace between a key and its colon: a line break here is inside the element too.
+      let w = b[i];
+      while (w === 32 || w === 10 || w === 13 || w === 9) {
+        if ((w === 10 || w === 13) && itemStart >= 0) itemBroken = true;
+        w = b[++i];
+      }
+      if (w !== COLON) throw syntaxError('expected :', i);
       i++;
       state = Expect.Value;
       continue;

@@ -109,3 +109,32 @@ test('topLevelMembers and rawTopLevelValue give each top-level value verbatim, f
     { numRuns: 300 },
   );
 });
+
+// Any run of JSON whitespace, line breaks mixed with spaces and tabs, as a hand-edited or odd serializer writes it.
+const whitespace = fc.array(fc.constantFrom(' ', '\t', '\n', '\r'), { maxLength: 3 }).map((cs) => cs.join(''));
+/** The JSON text's tokens (JSON.stringify output: strings are well formed), joined by the given whitespace runs. */
+function spaced(text: string, runs: string[]): string {
+  const tokens = text.match(/"(?:[^"\\]|\\.)*"|[{}[\],:]|[^"{}[\],:\s]+/g) ?? [];
+  return tokens.map((token, k) => (k === 0 ? token : `${runs[k % runs.length]}${token}`)).join('');
+}
+
+test('whitespace around and inside an item: the row is the item as sent, its line breaks removed, nothing around it', () => {
+  fc.assert(
+    fc.property(
+      fc.array(value, { minLength: 1, maxLength: 6 }),
+      fc.array(whitespace, { minLength: 1, maxLength: 7 }),
+      fc.array(whitespace, { minLength: 4, maxLength: 4 }),
+      (items, inside, around) => {
+        const [afterOpen, beforeComma, afterComma, beforeClose] = around as [string, string, string, string];
+        const texts = items.map((item) => spaced(JSON.stringify(item), inside));
+        const page = `{"items":[${afterOpen}${texts.join(`${beforeComma},${afterComma}`)}${beforeClose}]}`;
+        const { ndjson, rows } = ndjsonItems(Buffer.from(page, 'utf8'));
+        expect(rows).toBe(items.length);
+        // Inside an item, a line break is removed (a row is one line) and every other byte kept; raw line breaks
+        // never occur inside a JSON string, so what is removed is whitespace between tokens.
+        expect(ndjson.toString('utf8')).toBe(texts.map((t) => `${t.replace(/[\r\n]/g, '')}\n`).join(''));
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

@@ -210,6 +210,14 @@ describe('ndjsonItems (a page as bytes)', () => {
     expect(ndjsonItems(page).ndjson.equals(Buffer.from('{"a":"\\udc00","b":"\u00e9"}\n', 'utf8'))).toBe(true);
   });
 
+  it('a line break between a key and its colon stays out of the row; whitespace before a comma or ] is not kept', () => {
+    // Regression: a line break after a key (before its colon) was copied into the NDJSON, splitting the row in two.
+    const page = Buffer.from('{"items":[ \r\n{"a"\n:1},[1,2] \n, 3 \r ]}', 'utf8');
+    const { ndjson, rows } = ndjsonItems(page);
+    expect(rows).toBe(3);
+    expect(ndjson.toString('utf8')).toBe('{"a":1}\n[1,2]\n3\n');
+  });
+
   it('reads a page that is not valid UTF-8 as the text reader does (U+FFFD)', () => {
     const page = Buffer.concat([Buffer.from('{"items":[{"a":"'), Buffer.from([0xff]), Buffer.from('"}]}')]);
     expect(ndjsonItems(page).ndjson.toString('utf8')).toBe('{"a":"\ufffd"}\n');
