@@ -8,6 +8,7 @@ import { type BodyLimit, limitStream } from '../http/bodies.js';
 import { ApiError, isApiError, requestIdsOf } from '../http/errors.js';
 import { rawTopLevelValue, splitJsonArray, splitJsonItems } from '../http/json-items.js';
 import { BLOB_HOST_PATTERN, createLinkPolicy } from '../http/link-policy.js';
+import { isLoopbackHttp } from '../http/loopback.js';
 import type { Page } from '../http/paging.js';
 import {
   type ApiRequestOptions,
@@ -79,10 +80,6 @@ export interface PdfDocument {
   note?: string;
 }
 
-function isLoopbackHttp(url: URL): boolean {
-  return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -113,7 +110,7 @@ export class PartnerCenterClient {
 
   constructor(options: PartnerCenterClientOptions) {
     this.#origin = new URL(options.baseUrl.replace(/\/+$/, '').replace(/\/v1$/i, ''));
-    const allowInsecureLoopback = options.allowInsecureLoopback ?? isLoopbackHttp(this.#origin);
+    const allowInsecureLoopback = options.allowInsecureLoopback ?? isLoopbackHttp(this.#origin.href);
     const common = {
       timeoutMs: options.timeoutMs,
       maxRetries: options.maxRetries,
