@@ -1,5 +1,6 @@
-// The Partner Center client's transport choices, against a plain loopback server: the token scope it asks for, and
-// plain http only to loopback (127.0.0.1, localhost, [::1]), never to another host, unless told so.
+// The Partner Center client against a plain loopback server whose answers each test sets: the token scope it asks
+// for, plain http only to loopback (127.0.0.1, localhost, [::1]) unless told so, the base URL forms it accepts, and
+// what it says about answers it cannot use.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
@@ -13,11 +14,13 @@ const EMPTY_LIST = JSON.stringify({ totalCount: 0, items: [], links: {}, attribu
 let server: http.Server;
 let port: number;
 const seen: { url: string; authorization: string | undefined }[] = [];
+/** The body of every answer (200, JSON); a test sets it and puts the empty list back after. */
+let body = EMPTY_LIST;
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     seen.push({ url: req.url ?? '', authorization: req.headers.authorization });
-    res.writeHead(200, { 'content-type': 'application/json' }).end(EMPTY_LIST);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
   });
   // '::' takes IPv4 (as ::ffff:127.x.x.x) and IPv6 loopback alike, so one server answers every loopback name.
   await new Promise<void>((resolve) => server.listen(0, '::', resolve));
@@ -101,5 +104,42 @@ describe('PartnerCenterClient over plain http', () => {
     const client = clientFor(`http://127.0.0.1:${port}`, recordingCredential(), false);
     await expect(collect(client.listInvoices())).rejects.toThrow(/https|TLS|non-TLS/i);
     expect(seen).toEqual([]);
+  });
+});
+
+describe('PartnerCenterClient base URL and unusable answers', () => {
+  it.each(['', '/', '//', '/v1', '/v1/', '/v1//', '/V1'])(
+    'base URL ending in "%s" asks for /v1/invoices',
+    async (tail) => {
+      seen.length = 0;
+      await collect(clientFor(`http://127.0.0.1:${port}${tail}`, recordingCredential()).listInvoices());
+      expect(seen.map((s) => s.url)).toEqual(['/v1/invoices']);
+    },
+  );
+
+  it('an invoice that is not JSON fails naming the invoice and the parse error', async () => {
+    body = '{"id": "D01", <html>';
+    try {
+      const client = clientFor(`http://127.0.0.1:${port}`, recordingCredential());
+      await expect(client.getInvoice('D01')).rejects.toThrow(/^invoice D01 is not JSON \(.+\)$/);
+      await expect(client.getInvoice('D01')).rejects.toMatchObject({ name: 'InvalidResponseError' });
+    } finally {
+      body = EMPTY_LIST;
+    }
+  });
+
+  it('a rejected id is reported as sent up to 80 characters, longer ones cut to 79 and an ellipsis', async () => {
+    const ids = ['A'.repeat(79), 'B'.repeat(80), 'C'.repeat(81)];
+    body = JSON.stringify({ totalCount: 3, items: ids.map((id) => ({ id })), links: {}, attributes: {} });
+    try {
+      const listed = await collect(clientFor(`http://127.0.0.1:${port}`, recordingCredential()).listInvoices());
+      expect(listed.map((l) => (l.kind === 'rejected' ? l.idAsSent : l.kind))).toEqual([
+        'A'.repeat(79),
+        'B'.repeat(80),
+        `${'C'.repeat(79)}…`,
+      ]);
+    } finally {
+      body = EMPTY_LIST;
+    }
   });
 });
