@@ -137,8 +137,8 @@ export class PartnerCenterClient {
     });
     this.#signed = createPipeline({ ...common, telemetryHost: 'blob' });
     this.#httpClient = options.httpClient ?? defaultHttpClient();
-    this.#isAllowedLink =
-      options.isAllowedLink ?? createLinkPolicy({ hostPatterns: [BLOB_HOST_PATTERN], origins: [this.#origin.origin] });
+    // Links on our own origin never reach the policy (#pdfLink sends them with the token): only other hosts do.
+    this.#isAllowedLink = options.isAllowedLink ?? createLinkPolicy({ hostPatterns: [BLOB_HOST_PATTERN] });
   }
 
   /** A Partner Center link (relative, usually without `/v1`) as an absolute URL on our host. */
