@@ -305,6 +305,25 @@ describe('PartnerCenterClient PDF fallbacks say why', () => {
     ]);
   });
 
+  it('a link answering 404 counts as expired: the invoice is fetched again and its fresh link used', async () => {
+    answers.set('/v1/old.pdf', { status: 404, body: '{}' });
+    answers.set('/v1/invoices/D01', { body: JSON.stringify({ id: 'D01', pdfDownloadLink: '/v1/fresh.pdf' }) });
+    answers.set('/v1/fresh.pdf', { type: 'application/pdf', body: PDF });
+    const pdf = await local().openInvoicePdf('D01', { invoice: { id: 'D01', pdfDownloadLink: '/v1/old.pdf' } });
+    expect({ source: pdf.source, body: await text(pdf.stream) }).toEqual({ source: 'link', body: PDF });
+    expect(seen.map((s) => s.url)).toEqual(['/v1/old.pdf', '/v1/invoices/D01', '/v1/fresh.pdf']);
+  });
+
+  it('a link failing otherwise (500) fails the download with that error: no statement stands in for it', async () => {
+    answers.set('/v1/broken.pdf', { status: 500, body: '{}' });
+    answers.set('/v1/invoices/D01/documents/statement', { type: 'application/pdf', body: PDF });
+    const error = await local()
+      .openInvoicePdf('D01', { invoice: { id: 'D01', pdfDownloadLink: '/v1/broken.pdf' } })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 500 });
+    expect(seen.map((s) => s.url)).toEqual(['/v1/broken.pdf']);
+  });
+
   it('a link that does not give a PDF: the statement, the note quoting what the link gave', async () => {
     answers.set('/v1/page.pdf', { type: 'text/html', body: '<html>sign in</html>' });
     answers.set('/v1/invoices/D01/documents/statement', { type: 'application/pdf', body: PDF });
