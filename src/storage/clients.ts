@@ -82,8 +82,8 @@ export function createStorageClients(settings: StorageSettings): StorageClients 
   return {
     blobService: new BlobServiceClient(blobUri, credential),
     queueService: new QueueServiceClient(queueUri, credential),
-    tableClient: (tableName) =>
-      new TableClient(tableUri, tableName, credential, { allowInsecureConnection: tableUri.startsWith('http://') }),
+    // No allowInsecureConnection here: the SDKs refuse a bearer token over http whatever it says.
+    tableClient: (tableName) => new TableClient(tableUri, tableName, credential),
   };
 }
 

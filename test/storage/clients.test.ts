@@ -1,14 +1,16 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings, QUEUES } from '../../src/config.js';
 import { createStorage, createStorageClients, storageCredential } from '../../src/storage/clients.js';
-import { type Azurite, spawnAzurite } from '../support/azurite.js';
+import { type Azurite, startAzurite } from '../support/azurite.js';
 
 let azurite: Azurite;
 
-// An Azurite of its own even in a mutation run that shares one: the first test lists every queue of the account.
+// The first test lists every queue of the account: a shared Azurite (mutation runs) is handed over empty.
 beforeAll(async () => {
-  azurite = await spawnAzurite();
+  azurite = await startAzurite();
 });
 afterAll(async () => {
   await azurite?.stop();
@@ -81,6 +83,17 @@ describe('storage settings', () => {
     },
   );
 
+  // The SDKs read the exact shorthand themselves; these spellings only the expansion turns into the emulator.
+  it.each(['UseDevelopmentStorage  =  true  ;  ', ' UseDevelopmentStorage=true ', '\tUseDevelopmentStorage\t=\ttrue'])(
+    '%j means the local emulator too (any whitespace, with or without the semicolon)',
+    (setting) => {
+      const clients = createStorageClients({ AzureWebJobsStorage: setting });
+      expect(clients.blobService.url).toMatch(/^http:\/\/127\.0\.0\.1:10000\/devstoreaccount1\/?$/);
+      expect(clients.queueService.url).toMatch(/^http:\/\/127\.0\.0\.1:10001\/devstoreaccount1\/?$/);
+      expect(clients.tableClient('ledger').url).toMatch(/^http:\/\/127\.0\.0\.1:10002\/devstoreaccount1\/?$/);
+    },
+  );
+
   it.each(['UseDevelopmentStorage=false', 'xUseDevelopmentStorage=true'])('%j is not expanded', (setting) => {
     let url: string | undefined;
     try {
@@ -130,5 +143,63 @@ describe('storage settings', () => {
     ).toBeInstanceOf(ManagedIdentityCredential);
     expect(storageCredential({ AzureWebJobsStorage__credential: 'other' })).toBeInstanceOf(DefaultAzureCredential);
     expect(storageCredential({ AzureWebJobsStorage__clientId: 'id' })).toBeInstanceOf(DefaultAzureCredential);
+  });
+});
+
+describe('identity-based storage, against a local managed identity endpoint', () => {
+  // The App Service managed identity protocol (IDENTITY_ENDPOINT + IDENTITY_HEADER), which @azure/identity reads
+  // from the environment: a loopback server stands in for the platform's endpoint and records what is asked.
+  let identity: http.Server;
+  const asked: URLSearchParams[] = [];
+  const saved = { endpoint: process.env.IDENTITY_ENDPOINT, header: process.env.IDENTITY_HEADER };
+  beforeAll(async () => {
+    identity = http.createServer((req, res) => {
+      asked.push(new URL(req.url ?? '', 'http://x').searchParams);
+      const expiresOn = String(Math.floor(Date.now() / 1000) + 3600);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ access_token: 'mi-token', expires_on: expiresOn, token_type: 'Bearer' }));
+    });
+    await new Promise<void>((resolve) => identity.listen(0, '127.0.0.1', resolve));
+    process.env.IDENTITY_ENDPOINT = `http://127.0.0.1:${(identity.address() as AddressInfo).port}/msi/token`;
+    process.env.IDENTITY_HEADER = 'identity-header';
+  });
+  afterAll(async () => {
+    for (const [key, value] of [
+      ['IDENTITY_ENDPOINT', saved.endpoint],
+      ['IDENTITY_HEADER', saved.header],
+    ] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    await new Promise<void>((resolve) => identity.close(() => resolve()));
+  });
+
+  it.each([
+    [
+      { AzureWebJobsStorage__credential: 'managedidentity', AzureWebJobsStorage__clientId: 'user-assigned-1' },
+      'user-assigned-1',
+    ],
+    [{ AzureWebJobsStorage__clientId: 'user-assigned-2' }, 'user-assigned-2'],
+    [{ AzureWebJobsStorage__credential: 'managedidentity' }, null],
+  ])('%j asks the identity endpoint for client_id %s', async (settings, clientId) => {
+    asked.length = 0;
+    const token = await storageCredential(settings).getToken('https://storage.azure.com/.default');
+    expect(token?.token).toBe('mi-token');
+    expect(asked.map((q) => q.get('client_id'))).toEqual([clientId]);
+  });
+
+  it('identity-based access needs https: an http endpoint is refused before a token is asked for', async () => {
+    asked.length = 0;
+    const clients = createStorageClients({
+      AzureWebJobsStorage__blobServiceUri: azurite.blobEndpoint,
+      AzureWebJobsStorage__queueServiceUri: azurite.queueEndpoint,
+      AzureWebJobsStorage__tableServiceUri: azurite.tableEndpoint,
+      AzureWebJobsStorage__credential: 'managedidentity',
+      AzureWebJobsStorage__clientId: 'user-assigned-1',
+    });
+    const refused = /Bearer token authentication is not permitted for non-TLS protected \(non-https\) URLs/;
+    await expect(clients.tableClient('identitytable').createTable()).rejects.toThrow(refused);
+    await expect(clients.blobService.getContainerClient('identity').createIfNotExists()).rejects.toThrow(refused);
+    expect(asked).toEqual([]);
   });
 });
