@@ -25,6 +25,17 @@ describe('the invoice state machine', () => {
 describe('the JSON columns', () => {
   const receipt = { id: 'R1', path: 'p/receipts/R1.pdf', bytes: 10, sha256: 'ab' };
 
+  it('every state after discovered may be queued again, exported again, or come to rest in any resting state', () => {
+    // The re-sync and re-export paths (a redelivered message, a mismatch healed, an unsettled invoice settling).
+    const resting = ['complete', 'mismatch', 'unsettled', 'failed'];
+    for (const state of INVOICE_STATES.filter((s) => s !== 'discovered')) {
+      expect(INVOICE_TRANSITIONS[state], state).toEqual(expect.arrayContaining(['queued', 'exporting', ...resting]));
+    }
+    // pdf_saved is the step between queued and exporting: only a queued invoice reaches it.
+    const into = INVOICE_STATES.filter((s) => s !== 'pdf_saved' && INVOICE_TRANSITIONS[s].includes('pdf_saved'));
+    expect(into).toEqual(['queued']);
+  });
+
   it('receipts round-trip; none stored is none', () => {
     expect(decodeReceipts({ receipts: encodeReceipts([receipt]) })).toEqual([receipt]);
     expect(decodeReceipts({})).toEqual([]);
@@ -86,6 +97,7 @@ describe('the JSON columns', () => {
       ['billingPeriod', '2024-13'],
       ['billingPeriod', '2024-00'],
       ['billingPeriod', 'x2024-03'],
+      ['billingPeriod', '2024-031'],
       ['state', 'done'],
       ['attempts', -1],
       ['attempts', 1.5],

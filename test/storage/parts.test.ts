@@ -73,6 +73,14 @@ describe('progress is one value: checkpoint and counters together', () => {
       kind: 'manifest',
       at: { blobIndex: 1, line: 3, rowsThrough: 9 },
     });
+    // Every page staged: the source's count is kept (any count, zero or more).
+    for (const rowsThrough of [0, 40]) {
+      expect(decodeProgress(encodeProgress({ ...p, at: { kind: 'staged', rowsThrough } })).at).toEqual({
+        kind: 'staged',
+        rowsThrough,
+      });
+    }
+    expect(() => encodeProgress({ ...p, at: { kind: 'staged', rowsThrough: -1 } })).toThrow();
     expect(decodeProgress(undefined)).toEqual(START);
     expect(() => decodeProgress('END')).toThrow(/not JSON/);
     expect(() => decodeProgress('{"at":"END","blocks":1,"rows":1,"bytes":1,"epochs":[]}')).toThrow(/does not validate/);

@@ -32,6 +32,9 @@ describe('snapshotKey', () => {
     ['2026-11-30', '2026-11', 'eur'],
     ['2026-11-30', '2026-11', 'EURO'],
     ['2026-11-30x', '2026-11', 'EUR'],
+    ['x2026-11-30', '2026-11', 'EUR'],
+    ['2026-11-30', 'x2026-11', 'EUR'],
+    ['2026-11-30', '2026-111', 'EUR'],
   ])('refuses (%s, %s, %s), naming all three values and the expected shapes', (day, month, currency) => {
     expect(() => snapshotKey(day, month, currency)).toThrow(
       `Invalid unbilled snapshot (${JSON.stringify(day)}, ${JSON.stringify(month)}, ${JSON.stringify(currency)}): expected YYYY-MM-DD, YYYY-MM and a 3-letter currency`,
