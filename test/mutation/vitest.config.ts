@@ -15,5 +15,7 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, ...patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1))],
     // One Azurite for the run (stryker.config.mjs), handed to each test file empty (test/support/azurite.ts).
     globalSetup: process.env.MUTATION_SHARED_AZURITE === '1' ? ['test/mutation/azurite.global.ts'] : [],
+    // After StrykerJS's own setup file (it puts its file first): see the file.
+    setupFiles: ['test/mutation/vitest4-setup.ts'],
   },
 });
