@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { createHttpHeaders, type HttpClient } from '@azure/core-rest-pipeline';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RequestTelemetry } from '../../src/http/pipeline.js';
 import {
   PARTNER_CENTER_SCOPE,
@@ -134,9 +134,12 @@ describe('PartnerCenterClient base URL and links', () => {
     },
   );
 
-  it('a base URL with a path keeps it in front of /v1', async () => {
-    await collect(clientFor(`http://127.0.0.1:${port}/partner-center/`).listInvoices({ pageSize: 2 }));
-    expect(seen.map((s) => s.url)).toEqual(['/partner-center/v1/invoices?size=2']);
+  it.each([
+    ['/partner-center/', '/partner-center/v1/invoices?size=2'],
+    ['/gateway/v1/pc', '/gateway/v1/pc/v1/invoices?size=2'],
+  ])('a base URL with the path %s keeps it in front of /v1', async (path, requested) => {
+    await collect(clientFor(`http://127.0.0.1:${port}${path}`).listInvoices({ pageSize: 2 }));
+    expect(seen.map((s) => s.url)).toEqual([requested]);
   });
 
   // Next links as the service writes them (usually without /v1), and ones whose query holds a colon or /v1/.
@@ -331,5 +334,90 @@ describe('PartnerCenterClient PDF fallbacks say why', () => {
     expect(pdf.note).toBe(
       'pdfDownloadLink did not return a PDF (pdfDownloadLink did not return a PDF (starts with "<html>sign in</h"))',
     );
+  });
+});
+
+describe('PartnerCenterClient list: each invoice once, amendments as sent', () => {
+  const page = (items: unknown[]) => ({ body: JSON.stringify({ items, links: {} }) });
+
+  it('an invoice listed twice, or listed and also nested as an amendment, is yielded once', async () => {
+    answers.set(
+      '/v1/invoices',
+      page([{ id: 'D01' }, { id: 'D01' }, { id: 'D02', amendments: [{ id: 'D01' }, { id: 'D03' }, { id: 'D03' }] }]),
+    );
+    const listed = await collect(local().listInvoices());
+    expect(listed.map((l) => (l.kind === 'invoice' ? l.invoice.id : l.kind))).toEqual(['D01', 'D02', 'D03']);
+  });
+
+  it("an amendment's own amendsOf is kept; one without it gets its parent's id", async () => {
+    answers.set('/v1/invoices', page([{ id: 'D02', amendments: [{ id: 'D03', amendsOf: 'D00' }, { id: 'D04' }] }]));
+    const listed = await collect(local().listInvoices());
+    expect(listed.map((l) => (l.kind === 'invoice' ? [l.invoice.id, l.invoice.amendsOf] : l.kind))).toEqual([
+      ['D02', undefined],
+      ['D03', 'D00'],
+      ['D04', 'D02'],
+    ]);
+  });
+});
+
+describe('PartnerCenterClient PDF bodies', () => {
+  // The invoice without a link: fetched again by id (it has none either), then the statement.
+  beforeEach(() => {
+    answers.set('/v1/invoices/D01', { body: JSON.stringify({ id: 'D01' }) });
+  });
+
+  it('a PDF of many chunks arrives whole, byte for byte', async () => {
+    // 3 MiB: the socket delivers it in many chunks after the first one checked for %PDF.
+    const body = `${PDF}${'0123456789abcdef'.repeat(3 * 65_536)}`;
+    answers.set('/v1/invoices/D01/documents/statement', { type: 'application/pdf', body, chunked: true });
+    const pdf = await local().openInvoicePdf('D01', { invoice: { id: 'D01' } });
+    expect(await text(pdf.stream)).toBe(body);
+  });
+
+  it('a PDF of exactly maxPdfBytes is read', async () => {
+    answers.set('/v1/invoices/D01/documents/statement', { type: 'application/pdf', body: PDF });
+    const pdf = await local({ maxPdfBytes: PDF.length }).openInvoicePdf('D01', { invoice: { id: 'D01' } });
+    expect(await text(pdf.stream)).toBe(PDF);
+  });
+
+  it('too large and not a PDF are not retriable: the same answer would come again', async () => {
+    answers.set('/v1/invoices/D01/documents/statement', { type: 'application/pdf', body: `${PDF}xx` });
+    await expect(local({ maxPdfBytes: 3 }).openInvoicePdf('D01', { invoice: { id: 'D01' } })).rejects.toMatchObject({
+      code: 'ResponseTooLarge',
+      retriable: false,
+    });
+    answers.set('/v1/invoices/D01/documents/statement', { type: 'application/pdf', body: '' });
+    await expect(local().openInvoicePdf('D01', { invoice: { id: 'D01' } })).rejects.toMatchObject({
+      code: 'NotAPdf',
+      retriable: false,
+      description: 'statement of invoice D01 did not return a PDF (empty body)',
+    });
+  });
+
+  it('an absolute link on the Partner Center origin is fetched with the token; a relative one with a colon too', async () => {
+    answers.set('/v1/own.pdf', { type: 'application/pdf', body: PDF });
+    answers.set('/v1/doc.pdf?at=2024-01-01T00:00:00', { type: 'application/pdf', body: PDF });
+    const absolute = await local().openInvoicePdf('D01', {
+      invoice: { id: 'D01', pdfDownloadLink: `http://127.0.0.1:${port}/v1/own.pdf` },
+    });
+    const relative = await local().openInvoicePdf('D01', {
+      invoice: { id: 'D01', pdfDownloadLink: '/v1/doc.pdf?at=2024-01-01T00:00:00' },
+    });
+    expect([absolute.source, relative.source]).toEqual(['link', 'link']);
+    expect(
+      seen.filter((s) => s.url.endsWith('.pdf') || s.url.includes('.pdf?')).map((s) => [s.url, s.authorization]),
+    ).toEqual([
+      ['/v1/own.pdf', 'Bearer token-for-test'],
+      ['/v1/doc.pdf?at=2024-01-01T00:00:00', 'Bearer token-for-test'],
+    ]);
+  });
+
+  it('a receipt that is not a PDF fails naming the receipt and the invoice; an unsafe receipt id is refused', async () => {
+    answers.set('/v1/invoices/D01/receipts/R1/documents/statement', { body: '{}' });
+    await expect(local().openReceiptPdf('D01', 'R1')).rejects.toMatchObject({
+      code: 'NotAPdf',
+      description: 'receipt R1 of invoice D01 did not return a PDF (starts with "{}")',
+    });
+    await expect(local().openReceiptPdf('D01', '../x')).rejects.toThrow(/receipt id/);
   });
 });
