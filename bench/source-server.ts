@@ -18,6 +18,8 @@ export interface SourceReady {
   settings: Record<string, string>;
   partnerCenterUrl: string;
   token: string;
+  /** This process, so the bench can read the CPU time the source used. */
+  pid: number;
 }
 
 const [configPath] = process.argv.slice(2);
@@ -29,6 +31,7 @@ const ready: SourceReady = {
   settings: env.settings,
   partnerCenterUrl: sim.partnerCenterUrl,
   token: sim.issueToken({ audience: 'partnercenter', ttlSeconds: 3600 }),
+  pid: process.pid,
 };
 process.stdout.write(`${JSON.stringify(ready)}\n`);
 // `latency <ms>` on stdin sets the latency of every later Partner Center and Graph response (answered `latency <ms>`):

@@ -3,7 +3,7 @@
 // The simulator and Azurite run in other processes; this one holds only the code being measured.
 import { readFile, writeFile } from 'node:fs/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { BlobServiceClient } from '@azure/storage-blob';
+import { BlobServiceClient, type BlockBlobClient } from '@azure/storage-blob';
 import { createSyncDeps } from '../src/app/create-deps.js';
 import { createHandlers } from '../src/app/handlers.js';
 import { queueBindings } from '../src/app/queue-bindings.js';
@@ -15,6 +15,7 @@ import { detectInvoices } from '../src/sync/detect-invoices.js';
 import type { EventProperties, SyncLogger } from '../src/telemetry/logger.js';
 import { createDataset, type DatasetOptions, type PartSpec } from '../test/simulator/dataset.js';
 import { CountingHttpClient, type TimedRequest } from './counting-http-client.js';
+import { cpuMsBetween, processCpuMs } from './process-cpu.js';
 
 export interface PassJob {
   kind: 'pass';
@@ -27,6 +28,8 @@ export interface PassJob {
    * (`concurrency` is then ignored).
    */
   hostQueues?: boolean;
+  /** Processes whose CPU time during the export phase the result reports (read from /proc). */
+  watch?: { azurite?: number; source?: number };
 }
 
 export interface NdjsonBaselineJob {
@@ -44,6 +47,10 @@ export interface NdjsonBaselineJob {
   /** v2 only: take the gzip blobs from this (replaying) source instead of rendering them again. */
   sourceSettings?: Record<string, string>;
   v2Kind?: 'usage' | 'reconciliation';
+  /** Also download the committed blob whole after the timed part (timed on its own). */
+  readBack?: boolean;
+  /** The Azurite process, whose CPU in the timed part and in the read-back the result reports. */
+  azuritePid?: number;
 }
 
 /** Line-item pages fetched straight from the simulator with fetch: how fast the source itself can serve. */
@@ -81,6 +88,9 @@ export interface PassResult {
   exportCpuMs: number;
   /** Of exportCpuMs, the time in the kernel (socket copies: the loopback HTTP traffic, file reads). */
   exportSystemCpuMs: number;
+  /** CPU the watched Azurite and source processes used in the export phase (when the job named them). */
+  azuriteCpuMs?: number;
+  sourceCpuMs?: number;
   events: LoggedEvent[];
   warnings: string[];
   errors: string[];
@@ -103,6 +113,12 @@ export interface BaselineResult {
   ms: number;
   /** CPU (user + kernel) this process used in the timed part. */
   cpuMs: number;
+  /** Storage baselines: the committed blob downloaded whole after the timed part, and the CPU that used here. */
+  readBackMs?: number;
+  readBackCpuMs?: number;
+  /** CPU the Azurite process used in the timed part and in the read-back (when the job named it). */
+  azuriteCpuMs?: number;
+  azuriteReadBackCpuMs?: number;
   rows: number;
   bytes: number;
   blocks: number;
@@ -167,6 +183,8 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
   http.resetPeak();
   const exportStartedAt = performance.now();
   const cpuBefore = process.cpuUsage();
+  const azuriteBefore = processCpuMs(job.watch?.azurite);
+  const sourceBefore = processCpuMs(job.watch?.source);
   let exportsDone = false;
   const exports = drain(bindings.exportLineItems, job.concurrency, job.hostQueues).finally(() => {
     exportsDone = true;
@@ -189,12 +207,16 @@ async function runPassJob(job: PassJob): Promise<PassResult> {
     poisoned: exportStats.poisoned + finalizeStats.poisoned,
   };
   const cpu = process.cpuUsage(cpuBefore);
+  const azuriteCpuMs = cpuMsBetween(azuriteBefore, processCpuMs(job.watch?.azurite));
+  const sourceCpuMs = cpuMsBetween(sourceBefore, processCpuMs(job.watch?.source));
   const exportEndedAt = performance.now();
   return {
     kind: 'pass',
     syncMs,
     exportMs: exportEndedAt - exportStartedAt,
     exportCpuMs: (cpu.user + cpu.system) / 1000,
+    azuriteCpuMs,
+    sourceCpuMs,
     exportSystemCpuMs: cpu.system / 1000,
     events,
     warnings,
@@ -278,6 +300,21 @@ function cpuMsSince(before: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1000;
 }
 
+async function readBlobBack(blob: BlockBlobClient, staged: number, azuritePid: number | undefined) {
+  const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const azuriteBefore = processCpuMs(azuritePid);
+  let bytes = 0;
+  const download = await blob.download(0);
+  for await (const chunk of download.readableStreamBody as AsyncIterable<Buffer>) bytes += chunk.length;
+  if (bytes !== staged) throw new Error(`baseline read-back: ${bytes} bytes, ${staged} staged`);
+  return {
+    readBackMs: performance.now() - started,
+    readBackCpuMs: cpuMsSince(cpuBefore),
+    azuriteReadBackCpuMs: cpuMsBetween(azuriteBefore, processCpuMs(azuritePid)),
+  };
+}
+
 async function runBaselineJob(job: NdjsonBaselineJob): Promise<BaselineResult> {
   const container = BlobServiceClient.fromConnectionString(job.connectionString).getContainerClient(job.container);
   await container.createIfNotExists();
@@ -293,6 +330,7 @@ async function runBaselineJob(job: NdjsonBaselineJob): Promise<BaselineResult> {
   let bytes = 0;
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
+  const azuriteBefore = processCpuMs(job.azuritePid);
   const stage = async (body: Buffer) => {
     await blob.stageBlock(blockId(1, blocks), body, body.length);
     blocks++;
@@ -318,10 +356,17 @@ async function runBaselineJob(job: NdjsonBaselineJob): Promise<BaselineResult> {
   }
   await blob.commitBlockList(Array.from({ length: blocks }, (_, i) => blockId(1, i)));
   const ms = performance.now() - started;
+  const cpuMs = cpuMsSince(cpuBefore);
+  const azuriteStaged = processCpuMs(job.azuritePid);
+  // The committed blob read back whole, bytes counted and nothing else: what the export's verification costs the
+  // storage at least (the export reads every blob it commits back).
+  const readBack = job.readBack ? await readBlobBack(blob, bytes, job.azuritePid) : undefined;
   return {
     kind: 'baseline',
     ms,
-    cpuMs: cpuMsSince(cpuBefore),
+    cpuMs,
+    azuriteCpuMs: cpuMsBetween(azuriteBefore, azuriteStaged),
+    ...readBack,
     rows: job.part.rows,
     bytes,
     blocks,

@@ -17,6 +17,8 @@ export interface Azurite {
   queueEndpoint: string;
   tableEndpoint: string;
   location: string;
+  /** The Azurite process (the bench reads its CPU time); absent when the instance is another process's. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -150,6 +152,7 @@ async function spawnAzuriteOnce(options: { startTimeoutMs?: number }): Promise<A
     queueEndpoint,
     tableEndpoint,
     location,
+    pid: child.pid,
     async stop() {
       if (stopped) return;
       stopped = true;
