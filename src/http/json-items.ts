@@ -19,6 +19,8 @@ const CLOSE_BRACE = 125;
 const OPEN_BRACKET = 91;
 const CLOSE_BRACKET = 93;
 
+const TWO_ITEMS_KEYS = 'the page has two top-level items keys';
+
 const isWhitespace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9;
 
 /** Index just past the string literal that opens at `start` (text[start] is a quote). */
@@ -53,6 +55,8 @@ export function splitJsonItems(input: string): JsonItemsPage {
     throw new SyntaxError('expected a JSON object page');
   }
   const envelope = parsed as Record<string, unknown>;
+  // As the byte scan does: two top-level `items` keys are refused (JSON.parse would keep the last one silently).
+  if (topLevelMembers(text).filter((m) => m.key === 'items').length > 1) throw new SyntaxError(TWO_ITEMS_KEYS);
   if (!Array.isArray(envelope.items)) return { envelope, items: [] };
   const arrayStart = topLevelValueStart(text, 'items');
   if (arrayStart < 0 || text.charCodeAt(arrayStart) !== OPEN_BRACKET) throw new SyntaxError('no top-level items array');
@@ -351,6 +355,7 @@ function scanPage(page: Buffer): PageScan {
   let state = Expect.Value;
   let i = 0;
   let lastKeyIsItems = false;
+  let sawItemsKey = false;
   /** Depth of the top-level items array when inside it (2), else 0. */
   let inItems = false;
   let itemStart = -1;
@@ -401,7 +406,15 @@ function scanPage(page: Buffer): PageScan {
     if (state === Expect.Key) {
       if (c !== QUOTE) throw syntaxError('expected a key', i);
       const end = byteStringEnd(b, i);
-      if (stack.length === 1) lastKeyIsItems = isItemsKey(page, i, end);
+      if (stack.length === 1) {
+        lastKeyIsItems = isItemsKey(page, i, end);
+        if (lastKeyIsItems) {
+          // JSON.parse keeps the last of two equal keys, where this scan would take the first array: a page that
+          // names its rows twice is refused, whatever the values, not read one way or the other.
+          if (sawItemsKey) throw new SyntaxError(TWO_ITEMS_KEYS);
+          sawItemsKey = true;
+        }
+      }
       i = end;
       // Whitespace between a key and its colon: a line break here is inside the element too.
       let w = b[i];
@@ -421,7 +434,6 @@ function scanPage(page: Buffer): PageScan {
     }
     if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (stack.length === 1 && lastKeyIsItems && c === OPEN_BRACKET) {
-        if (scan.arrayStart >= 0) throw new SyntaxError('the page has two top-level items keys');
         scan.arrayStart = i;
         inItems = true;
       }

@@ -223,6 +223,46 @@ describe('ndjsonItems (a page as bytes)', () => {
     expect(ndjsonItems(page).ndjson.toString('utf8')).toBe('{"a":"\ufffd"}\n');
   });
 
+  it('refuses a page that names its items twice at the top level, whatever the values, as bytes and as text', () => {
+    // JSON.parse keeps the last of two equal keys; a scan keeps the first: either reading could lose or invent rows.
+    const pages = [
+      '{"items":[1],"items":[2,3]}',
+      '{"items":[1,2],"items":5}',
+      '{"items":5,"items":[1]}',
+      '{"items":null,"items":[1]}',
+      '{"items":[{"a":1}],"items":[]}',
+      '{"items":[1],"links":{},"it\\u0065ms":[2]}',
+    ];
+    for (const page of pages) {
+      expect(() => ndjsonItems(Buffer.from(page)), page).toThrow('the page has two top-level items keys');
+      expect(() => splitJsonItems(page), page).toThrow('the page has two top-level items keys');
+      // Not valid UTF-8: the text reader's path refuses it too.
+      const notUtf8 = Buffer.concat([
+        Buffer.from(page.slice(0, -1)),
+        Buffer.from(',"x":"'),
+        Buffer.from([0xff]),
+        Buffer.from('"}'),
+      ]);
+      expect(() => ndjsonItems(notUtf8), `${page} (not UTF-8)`).toThrow('the page has two top-level items keys');
+    }
+    // An items key inside another member is not the page's: one top-level key, read as usual.
+    expect(ndjsonItems(Buffer.from('{"links":{"items":[9]},"items":[1]}')).rows).toBe(1);
+    expect(splitJsonItems('{"links":{"items":[9]},"items":[1]}').items).toEqual(['1']);
+  });
+
+  it('reads a page whose items is not an array as a page without rows, as bytes and as text', () => {
+    for (const page of ['{"items":5}', '{"items":null}', '{"items":{"a":[1]}}', '{"items":"[1]"}']) {
+      expect(ndjsonItems(Buffer.from(page)).rows, page).toBe(0);
+      expect(splitJsonItems(page).items, page).toEqual([]);
+    }
+  });
+
+  it('the text reader refuses a page that is not an object, naming it', () => {
+    for (const page of ['[1,2]', 'null', '5', '"page"', 'true']) {
+      expect(() => splitJsonItems(page), page).toThrow('expected a JSON object page');
+    }
+  });
+
   it('rejects a page that is not JSON, whatever is wrong with it', () => {
     const bad = [
       '{"items":[{"a":}]}',
