@@ -516,6 +516,19 @@ describe('Ledger: conflicts, limits and ids', () => {
     expect(all).toEqual(expect.arrayContaining(['GLIST1', 'GLIST2', 'G100']));
   });
 
+  it('listRejected reads the rejected items only, never the invoices and parts beside them', async () => {
+    // Self-contained: a mutation run runs only the tests that reach the code, so no earlier test's rows are here.
+    await ledger.upsertPartIfAbsent(part('GBESIDE1', 'azure-billing'));
+    await ledger.tryInsertInvoice(invoice('GBESIDE1'));
+    await ledger.recordRejected({ idAsSent: 'BESIDE-R', reason: 'beside' }, '2024-05-01T00:00:00.000Z');
+    const rejected = [];
+    for await (const item of ledger.listRejected()) rejected.push(item);
+    expect(rejected.length).toBeGreaterThan(0);
+    expect(rejected.every((r) => typeof r.idAsSent === 'string' && typeof r.reason === 'string')).toBe(true);
+    expect(rejected.map((r) => r.idAsSent)).toContain('BESIDE-R');
+    expect(rejected.map((r) => r.idAsSent)).not.toContain('GBESIDE1');
+  });
+
   it('a rejected item is keyed by a hash of its parent and id; its reason is capped', async () => {
     const at = '2024-04-01T00:00:00.000Z';
     await ledger.recordRejected({ idAsSent: 'R-1', reason: 'r'.repeat(3000), parentId: 'GPARENT' }, at);
