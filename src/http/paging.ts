@@ -18,18 +18,13 @@ export interface Page<C> {
 const LF = 0x0a;
 
 /** NDJSON bytes of rows that are already one line each: every row followed by "\n"; empty for no rows. */
-export function ndjsonOf(rows: readonly (string | Buffer)[]): Buffer {
-  if (rows.length === 0) return Buffer.alloc(0);
-  if (typeof rows[0] === 'string' && rows.every((r) => typeof r === 'string')) {
-    return Buffer.from(`${(rows as string[]).join('\n')}\n`, 'utf8');
-  }
-  const buffers = rows.map((row) => (typeof row === 'string' ? Buffer.from(row, 'utf8') : row));
-  let size = buffers.length;
-  for (const row of buffers) size += row.length;
+export function ndjsonOf(rows: readonly Buffer[]): Buffer {
+  let size = rows.length;
+  for (const row of rows) size += row.length;
   // One allocation, each row copied once and followed by its newline.
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (const row of buffers) {
+  for (const row of rows) {
     at += row.copy(out, at);
     out[at++] = LF;
   }
