@@ -51,10 +51,11 @@ export const MAX_LINE_ITEM_PAGE_SIZE = 2000;
 
 const normalise = (value: string | null | undefined) => (value ?? '').toLowerCase().replace(/[_\s-]/g, '');
 
+/** `billing`, `usage` (from their long names too), or the normalised value; `none` when empty. */
 function lineItemTypeOf(raw: string | null | undefined): string {
   const v = normalise(raw);
-  if (v === 'billinglineitems' || v === 'billing') return 'billing';
-  if (v === 'usagelineitems' || v === 'usage') return 'usage';
+  if (v === 'billinglineitems') return 'billing';
+  if (v === 'usagelineitems') return 'usage';
   return v || 'none';
 }
 
