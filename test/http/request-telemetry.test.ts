@@ -32,6 +32,7 @@ describe('the service an attempt went to, when the pipeline did not say', () => 
     ['https://example.test/x', 'example.test'],
     // Neither a look-alike suffix nor a look-alike host.
     ['https://blob.core.windows.net.example.test/x', 'blob.core.windows.net.example.test'],
+    ['https://notblob.core.windows.net/x', 'notblob.core.windows.net'],
     ['https://graph.microsoft.com.example.test/x', 'graph.microsoft.com.example.test'],
     ['https://my-login.example.test/x', 'my-login.example.test'],
   ])('%s is %s', async (url, host) => {
