@@ -1,7 +1,7 @@
 // The parts an invoice fans out into: a part not made is line items never exported, so every shape the API's
 // invoiceDetails may take (missing, null entries, wrong types, short and odd spellings) is tried here.
 import { describe, expect, test } from 'vitest';
-import { invoiceParts } from '../../src/partner-center/parts.js';
+import { invoiceParts, partRequest, taxReceipts } from '../../src/partner-center/parts.js';
 import type { Invoice } from '../../src/partner-center/schemas.js';
 
 const invoiceWith = (invoiceDetails: unknown, extra: Partial<Invoice> = {}): Invoice =>
@@ -50,6 +50,14 @@ describe('invoiceParts', () => {
     expect(parts.map((p) => p.partId)).toEqual(['azure-usage']);
   });
 
+  test('a problem inside a nested field names its whole path', () => {
+    const { skipped } = summary(
+      invoiceWith([{ billingProvider: 'azure', invoiceLineItemType: 'usage', links: { next: { uri: 7 } } }]),
+    );
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]?.reason).toMatch(/^invoiceDetails\[0\] unusable: links\.next\.uri: /);
+  });
+
   test('short, spaced and dashed spellings of the type and provider name the same part, made once', () => {
     const { parts, skipped } = summary(
       invoiceWith([
@@ -64,6 +72,14 @@ describe('invoiceParts', () => {
       ['onetime-billing', true, 'seek'],
       ['azure-usage', true, 'offset'],
     ]);
+    // The first entry that names a part is the one kept (its detail, links included).
+    const kept = invoiceParts(
+      invoiceWith([
+        { billingProvider: 'One Time', invoiceLineItemType: 'billing_line_items' },
+        { billingProvider: 'onetime', invoiceLineItemType: 'BillingLineItems' },
+      ]),
+    ).parts;
+    expect(kept.map((p) => p.detail.billingProvider)).toEqual(['One Time']);
   });
 
   test('a missing or empty type or provider is a part named "none", unsupported, with the raw value in its reason', () => {
@@ -125,5 +141,55 @@ describe('invoiceParts', () => {
         reason: 'Office has no usage line items (the service answers "Invoice Line Item type is not valid")',
       },
     ]);
+  });
+});
+
+describe('taxReceipts', () => {
+  test('an invoice without receipts has none and skips none', () => {
+    expect(taxReceipts(invoiceWith([]))).toEqual({ receipts: [], skipped: [] });
+    expect(taxReceipts(invoiceWith([], { taxReceipts: null }))).toEqual({ receipts: [], skipped: [] });
+  });
+
+  test('each usable receipt keeps its link; entries without a usable id are skipped, saying what was sent', () => {
+    const invoice = invoiceWith([], {
+      taxReceipts: [
+        { id: 'R1', taxReceiptPdfDownloadLink: 'https://example.blob.core.windows.net/r1.pdf' },
+        { id: 42 },
+        { id: 'R3', taxReceiptPdfDownloadLink: '' },
+        null,
+        'R4',
+        { id: '../R5' },
+        {},
+      ],
+    });
+    expect(taxReceipts(invoice)).toEqual({
+      receipts: [{ id: 'R1', pdfLink: 'https://example.blob.core.windows.net/r1.pdf' }, { id: '42' }, { id: 'R3' }],
+      skipped: [
+        { index: 3, reason: 'taxReceipts[3] is null' },
+        { index: 4, reason: 'taxReceipts[4] is string' },
+        { index: 5, reason: 'taxReceipts[5] has no usable id ("../R5")' },
+        { index: 6, reason: 'taxReceipts[6] has no usable id (none)' },
+      ],
+    });
+  });
+});
+
+describe('partRequest', () => {
+  test('a part that v1 cannot read is refused with its reason, before any request is built', () => {
+    const invoice = invoiceWith([
+      { billingProvider: 'office', invoiceLineItemType: 'usage_line_items' },
+      { billingProvider: 'azure', invoiceLineItemType: 'usage_line_items' },
+    ]);
+    const [officeUsage, azureUsage] = invoiceParts(invoice).parts;
+    expect(() => partRequest(invoice, officeUsage as never, 100)).toThrow(
+      'part office-usage cannot be read via v1: Office has no usage line items',
+    );
+    // Supported but without a paging kind (a part built by hand): refused too.
+    expect(() => partRequest(invoice, { ...(azureUsage as object), paging: undefined } as never, 100)).toThrow(
+      /part azure-usage cannot be read via v1/,
+    );
+    expect(partRequest(invoice, azureUsage as never, 100).path).toBe(
+      '/v1/invoices/G000123456/lineitems/Azure/UsageLineItems',
+    );
   });
 });
