@@ -192,4 +192,20 @@ describe('partRequest', () => {
       '/v1/invoices/G000123456/lineitems/Azure/UsageLineItems',
     );
   });
+
+  test('seek parts: usage asks for the currency and the previous period, billing does not', () => {
+    const invoice = invoiceWith([
+      { billingProvider: 'onetime', invoiceLineItemType: 'billing_line_items' },
+      { billingProvider: 'onetime', invoiceLineItemType: 'usage_line_items' },
+    ]);
+    const [billing, usage] = invoiceParts(invoice).parts;
+    expect(partRequest(invoice, billing as never, 100)).toEqual({
+      path: '/v1/invoices/G000123456/lineitems',
+      query: 'provider=onetime&invoicelineitemtype=billinglineitems&size=100',
+      paging: 'seek',
+    });
+    expect(partRequest(invoice, usage as never, 100).query).toBe(
+      'provider=onetime&invoicelineitemtype=usagelineitems&currencycode=USD&period=previous&size=100',
+    );
+  });
 });

@@ -51,6 +51,10 @@ describe('InvalidResponseError', () => {
     expect(error.name).toBe('InvalidResponseError');
     expect(error.retriable).toBe(false);
     expect(error.message).toMatch(/^unexpected collection page shape: items: /);
+    // A nested problem names its whole path.
+    expect(refusal(() => asCollection({ items: [], links: { next: { uri: 5 } } })).message).toMatch(
+      /^unexpected collection page shape: links\.next\.uri: /,
+    );
   });
 });
 
