@@ -54,6 +54,12 @@ describe('what each route says about itself', () => {
     expect(routePart(modern, usage, LATE, settings).reason).toBe(
       `billing period ${LATE} >= V2_USAGE_FROM ${settings.V2_USAGE_FROM}`,
     );
+    expect(routePart(modern, billing, LATE, settings).reason).toBe(
+      `billing period ${LATE} >= V2_RECONCILIATION_FROM ${settings.V2_RECONCILIATION_FROM}`,
+    );
+    expect(routePart(modern, usage, '2020-01', settings).reason).toBe(
+      `billing period 2020-01 < V2_USAGE_FROM ${settings.V2_USAGE_FROM}`,
+    );
   });
 
   test('a line-item type no API is known for goes to v1, saying so', () => {
