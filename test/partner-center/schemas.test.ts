@@ -2,16 +2,9 @@
 // ids become their decimal text, and a body of the wrong shape is a non-retriable error that says where.
 import { describe, expect, test } from 'vitest';
 import { asCollection, asInvoice, InvalidResponseError, idText } from '../../src/partner-center/schemas.js';
+import { thrownBy } from '../support/thrown.js';
 
-const refusal = (fn: () => unknown): InvalidResponseError => {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InvalidResponseError);
-    return error as InvalidResponseError;
-  }
-  throw new Error('expected a refusal');
-};
+const refusal = (fn: () => unknown) => thrownBy(fn, InvalidResponseError);
 
 describe('asInvoice', () => {
   test('returns the same object, numeric id and amendsOf turned into their decimal text, the rest untouched', () => {

@@ -3,16 +3,9 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { invoiceSyncMessageSchema, MalformedMessageError, parseMessage } from '../../src/sync/messages.js';
+import { thrownBy } from '../support/thrown.js';
 
-const refusal = (fn: () => unknown): MalformedMessageError => {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MalformedMessageError);
-    return error as MalformedMessageError;
-  }
-  throw new Error('expected the message to be refused');
-};
+const refusal = (fn: () => unknown) => thrownBy(fn, MalformedMessageError);
 
 describe('parseMessage refusals', () => {
   test('the error is named for the logs', () => {
