@@ -316,8 +316,10 @@ const seconds = (ms: number | undefined) => (ms === undefined ? '?' : `${fmt(ms 
  */
 function exportCpuBudget(pass: PassResult, baseline: BaselineResult, exportSeconds: number): string {
   const floorMs = baseline.readBackMs === undefined ? undefined : baseline.ms + baseline.readBackMs;
-  const used = [pass.exportCpuMs, pass.azuriteCpuMs, pass.sourceCpuMs];
-  const total = used.every((ms) => ms !== undefined) ? used.reduce((a, b) => (a ?? 0) + (b ?? 0), 0) : undefined;
+  const total =
+    pass.azuriteCpuMs === undefined || pass.sourceCpuMs === undefined
+      ? undefined
+      : pass.exportCpuMs + pass.azuriteCpuMs + pass.sourceCpuMs;
   const cores = os.cpus().length;
   return (
     `storage alone for the same work: stage + commit ${seconds(baseline.ms)} (Azurite ${seconds(baseline.azuriteCpuMs)} of CPU), ` +

@@ -113,9 +113,8 @@ export interface BaselineResult {
   ms: number;
   /** CPU (user + kernel) this process used in the timed part. */
   cpuMs: number;
-  /** Storage baselines: the committed blob downloaded whole after the timed part, and the CPU that used here. */
+  /** Storage baselines: the time to download the committed blob whole after the timed part. */
   readBackMs?: number;
-  readBackCpuMs?: number;
   /** CPU the Azurite process used in the timed part and in the read-back (when the job named it). */
   azuriteCpuMs?: number;
   azuriteReadBackCpuMs?: number;
@@ -302,7 +301,6 @@ function cpuMsSince(before: NodeJS.CpuUsage): number {
 
 async function readBlobBack(blob: BlockBlobClient, staged: number, azuritePid: number | undefined) {
   const started = performance.now();
-  const cpuBefore = process.cpuUsage();
   const azuriteBefore = processCpuMs(azuritePid);
   let bytes = 0;
   const download = await blob.download(0);
@@ -310,7 +308,6 @@ async function readBlobBack(blob: BlockBlobClient, staged: number, azuritePid: n
   if (bytes !== staged) throw new Error(`baseline read-back: ${bytes} bytes, ${staged} staged`);
   return {
     readBackMs: performance.now() - started,
-    readBackCpuMs: cpuMsSince(cpuBefore),
     azuriteReadBackCpuMs: cpuMsBetween(azuriteBefore, processCpuMs(azuritePid)),
   };
 }
