@@ -55,10 +55,11 @@ export function splitJsonItems(input: string): JsonItemsPage {
     throw new SyntaxError('expected a JSON object page');
   }
   const envelope = parsed as Record<string, unknown>;
+  const itemsMembers = topLevelMembers(text).filter((m) => m.key === 'items');
   // As the byte scan does: two top-level `items` keys are refused (JSON.parse would keep the last one silently).
-  if (topLevelMembers(text).filter((m) => m.key === 'items').length > 1) throw new SyntaxError(TWO_ITEMS_KEYS);
+  if (itemsMembers.length > 1) throw new SyntaxError(TWO_ITEMS_KEYS);
   if (!Array.isArray(envelope.items)) return { envelope, items: [] };
-  const arrayStart = topLevelValueStart(text, 'items');
+  const arrayStart = itemsMembers[0]?.valueStart ?? -1;
   if (arrayStart < 0 || text.charCodeAt(arrayStart) !== OPEN_BRACKET) throw new SyntaxError('no top-level items array');
   const items = arrayElements(text, arrayStart);
   if (items.length !== envelope.items.length) {
